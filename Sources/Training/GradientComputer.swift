@@ -1,0 +1,79 @@
+import Datasets
+import NeuralNet
+
+/// Computes the gradient of one microbatch: the unit of work, done the same way wherever it runs.
+///
+/// The result is the gradient of the *sum* of the microbatch's per-sample losses, computed
+/// from a zeroed buffer with the same kernels in the same order, so it is bit-for-bit the
+/// same on any machine, in any process, for any number of workers.
+public final class GradientComputer {
+    public let model: Sequential
+    private let data: ImageSet
+    private let workspace: Workspace
+
+    /// data: the training images; microbatch: the largest number of samples asked for at once.
+    public init(model: Sequential, data: ImageSet, microbatch: Int) {
+        self.model = model
+        self.data = data
+        workspace = Workspace(model: model, capacity: microbatch)
+    }
+
+    /// Overwrites `gradient` (parameterCount) with the summed gradient of the samples `order[positions]`.
+    public func compute(
+        order: [Int], positions: Range<Int>,
+        parameters: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>
+    ) -> BatchMetrics {
+        precondition(positions.count <= workspace.capacity, "microbatch larger than the workspace")
+        data.gather(order[positions], images: workspace.input, labels: workspace.labels)
+        gradient.initialize(repeating: 0, count: model.parameterCount)
+        return model.accumulateGradients(parameters: parameters, gradients: gradient, workspace: workspace, batch: positions.count)
+    }
+}
+
+/// Sums microbatch gradients in global order and averages them over the step's samples.
+public struct StepGradient {
+    public private(set) var values: [Float]
+    public private(set) var metrics = BatchMetrics()
+
+    public init(parameterCount: Int) {
+        values = [Float](repeating: 0, count: parameterCount)
+    }
+
+    /// Starts a new step.
+    public mutating func reset() {
+        for i in values.indices { values[i] = 0 }
+        metrics = BatchMetrics()
+    }
+
+    /// Adds the next microbatch's gradient; callers add microbatches in their global order.
+    public mutating func add(_ gradient: UnsafePointer<Float>, metrics: BatchMetrics) {
+        values.withUnsafeMutableBufferPointer { sum in
+            for i in 0..<sum.count { sum[i] += gradient[i] }
+        }
+        self.metrics += metrics
+    }
+
+    /// Divides the sum by the number of samples added: the mean gradient of the step.
+    public mutating func average() {
+        let n = Float(metrics.count)
+        values.withUnsafeMutableBufferPointer { sum in
+            for i in 0..<sum.count { sum[i] /= n }
+        }
+    }
+}
+
+/// Loss and accuracy of a model over a whole image set, in batches of the workspace's capacity.
+public func evaluate(model: Sequential, parameters: [Float], on set: ImageSet, workspace: Workspace) -> BatchMetrics {
+    var total = BatchMetrics()
+    var start = 0
+    parameters.withUnsafeBufferPointer { p in
+        guard let base = p.baseAddress else { return }
+        while start < set.count {
+            let end = min(start + workspace.capacity, set.count)
+            set.gather(start..<end, images: workspace.input, labels: workspace.labels)
+            total += model.evaluate(parameters: base, workspace: workspace, batch: end - start)
+            start = end
+        }
+    }
+    return total
+}

@@ -1,0 +1,73 @@
+import Datasets
+import NeuralNet
+
+/// A run's model and data, built from its config and checked against each other.
+public struct PreparedRun: Sendable {
+    public let config: RunConfig
+    public let model: Sequential
+    /// The name the model is shown by: the preset name, or `model` for a custom spec.
+    public let modelName: String
+    public let dataName: String
+    public let train: ImageSet
+    public let validation: ImageSet
+    public let test: ImageSet
+    public let plan: EpochPlan
+
+    /// Loads the data, builds the model for its image shape, and checks that they fit.
+    public init(config: RunConfig) throws {
+        try config.validate()
+        let source = try DataSource(parsing: config.data)
+        let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: config.testLimit)
+        let (train, validation) = try dataset.splittingValidation(config.validationSplit)
+        guard train.count > 0 else {
+            throw TrainingError.badConfig("no training samples left after the validation split of \(config.validationSplit)")
+        }
+        let shape = Shape(height: train.height, width: train.width, channels: train.channels)
+        let model = try ModelSpec.build(config.model, inputShape: shape)
+        try checkModel(model, named: config.model, fits: train.classCount, of: dataset.name)
+        self.config = config
+        self.model = model
+        modelName = ModelSpec.presets.contains { $0.name == config.model } ? config.model : "model"
+        dataName = dataset.name
+        self.train = train
+        self.validation = validation
+        test = dataset.test
+        plan = EpochPlan(sampleCount: train.count, batchSize: config.batchSize, microbatch: config.microbatch)
+    }
+
+    /// A fresh optimiser as the config asks.
+    public func makeOptimizer() -> any Optimizer {
+        let lr = Float(config.effectiveLearningRate)
+        switch config.optimizer {
+        case "sgd": return SGD(parameterCount: model.parameterCount, learningRate: lr, momentum: Float(config.momentum))
+        default: return Adam(parameterCount: model.parameterCount, learningRate: lr)
+        }
+    }
+
+    /// Metadata recorded in checkpoints so a resume can check it continues the same run.
+    public var checkpointMetadata: [String: String] {
+        ["data": config.data, "batch_size": String(config.batchSize), "microbatch": String(config.microbatch),
+         "validation_split": String(config.validationSplit), "train_samples": String(train.count)]
+    }
+
+    /// Throws unless `checkpoint` was written by a run with this run's seed, data and batching.
+    public func checkResumable(_ checkpoint: Checkpoint, path: String) throws {
+        var expected = checkpointMetadata
+        expected["seed"] = String(config.seed)
+        for key in expected.keys.sorted() where checkpoint.metadata[key] != expected[key] {
+            throw TrainingError.checkpoint(
+                path: path,
+                reason: "cannot resume: the checkpoint has \(key) = \(checkpoint.metadata[key] ?? "nothing"), this run has \(expected[key] ?? "")")
+        }
+    }
+}
+
+/// Throws unless `model`'s outputs can classify `classes` classes: one sigmoid output for two classes, or one output per class.
+public func checkModel(_ model: Sequential, named name: String, fits classes: Int, of dataName: String) throws {
+    let outputs = model.outputShape.count
+    guard outputs == classes || (outputs == 1 && classes == 2) else {
+        let need = classes == 2 ? "1 output (sigmoid) or 2" : "\(classes) outputs"
+        throw TrainingError.dataDoesNotFitModel(
+            "model \(name) has \(outputs) output\(outputs == 1 ? "" : "s") but \(dataName) has \(classes) classes; it needs \(need) (try --model \(classes == 2 ? "seed-cnn" : "mnist-cnn"))")
+    }
+}

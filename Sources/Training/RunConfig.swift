@@ -1,0 +1,83 @@
+import TrainingLog
+
+/// Everything that defines a training run; the same flags drive `backprop train` and the cluster.
+public struct RunConfig: Codable, Equatable, Sendable {
+    /// A preset name or a model spec (see `ModelSpec`).
+    public var model = "seed-cnn"
+    /// `synthetic`, `synthetic10`, `idx:DIR` (see `DataSource`).
+    public var data = "synthetic"
+    public var epochs = 10
+    /// The global batch: samples per optimiser step, whatever the number of workers.
+    public var batchSize = 32
+    /// Samples per microbatch, the unit of work whose gradient is always summed the same way.
+    public var microbatch = 8
+    /// nil: the optimiser's Keras default (Adam 0.001, SGD 0.01).
+    public var learningRate: Double?
+    /// `adam` or `sgd`.
+    public var optimizer = "adam"
+    /// SGD momentum (0 = none).
+    public var momentum = 0.0
+    public var seed: UInt64 = 1
+    /// Fraction of the training set, taken from its end, kept for validation.
+    public var validationSplit = 0.1
+    /// Keep only the first N training / test samples (nil = all).
+    public var trainLimit: Int?
+    public var testLimit: Int?
+
+    public init() {}
+
+    public var effectiveLearningRate: Double { learningRate ?? (optimizer == "sgd" ? 0.01 : 0.001) }
+
+    /// Checks values that do not depend on the data or model; throws one clear line.
+    public func validate() throws {
+        func fail(_ why: String) -> TrainingError { .badConfig(why) }
+        guard epochs >= 1 else { throw fail("--epochs must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 else { throw fail("--batch-size must be at least 1, got \(batchSize)") }
+        guard microbatch >= 1 else { throw fail("--microbatch must be at least 1, got \(microbatch)") }
+        guard microbatch <= batchSize else {
+            throw fail("--microbatch (\(microbatch)) cannot be larger than --batch-size (\(batchSize))")
+        }
+        if let lr = learningRate {
+            guard lr > 0, lr.isFinite else { throw fail("--lr must be a positive number, got \(lr)") }
+        }
+        guard ["adam", "sgd"].contains(optimizer) else { throw fail("--optimizer must be adam or sgd, got '\(optimizer)'") }
+        guard momentum >= 0, momentum < 1 else { throw fail("--momentum must be in [0, 1), got \(momentum)") }
+        guard momentum == 0 || optimizer == "sgd" else { throw fail("--momentum applies to --optimizer sgd only") }
+        guard validationSplit >= 0, validationSplit < 1 else {
+            throw fail("--validation-split must be in [0, 1), got \(validationSplit)")
+        }
+        if let n = trainLimit, n < 1 { throw fail("--train-limit must be at least 1, got \(n)") }
+        if let n = testLimit, n < 1 { throw fail("--test-limit must be at least 1, got \(n)") }
+    }
+
+    /// The configuration as flat log fields, in a stable order.
+    public var fields: [(String, LogValue)] {
+        var out: [(String, LogValue)] = [
+            ("model", .string(model)), ("data", .string(data)), ("epochs", .int(epochs)),
+            ("batch_size", .int(batchSize)), ("microbatch", .int(microbatch)),
+            ("learning_rate", .double(effectiveLearningRate)), ("optimizer", .string(optimizer)),
+            ("momentum", .double(momentum)), ("seed", .string(String(seed))),
+            ("validation_split", .double(validationSplit)),
+        ]
+        if let n = trainLimit { out.append(("train_limit", .int(n))) }
+        if let n = testLimit { out.append(("test_limit", .int(n))) }
+        return out
+    }
+}
+
+/// Why a run could not start or continue; each description is one line for people.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case badConfig(String)
+    case dataDoesNotFitModel(String)
+    case checkpoint(path: String, reason: String)
+    case runDirectory(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .badConfig(let why): return why
+        case .dataDoesNotFitModel(let why): return why
+        case let .checkpoint(path, reason): return "\(path): \(reason)"
+        case let .runDirectory(path, reason): return "run directory \(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import TrainingLog
+
+/// The files of one run: `config.json`, `<process>.jsonl`, `history.csv`, `checkpoint.safetensors`, `summary.json`.
+public struct RunDirectory: Sendable {
+    public static let checkpointName = "checkpoint.safetensors"
+    public let path: String
+
+    /// Creates the directory. A directory that already holds a run is refused unless `resuming`.
+    public init(path: String, resuming: Bool) throws {
+        self.path = path
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw TrainingError.runDirectory(path: path, reason: "exists and is not a directory") }
+            let holdsRun = manager.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
+            if holdsRun && !resuming {
+                throw TrainingError.runDirectory(path: path, reason: "already holds a run; pick another --run-dir or continue it with --resume \(path)")
+            }
+        } else {
+            do {
+                try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw TrainingError.runDirectory(path: path, reason: "cannot create it: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    /// A fresh directory name under `runs/`: `runs/<prefix>-YYYYMMDD-HHMMSS`.
+    public static func defaultPath(prefix: String, date: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return "runs/\(prefix)-\(formatter.string(from: date))"
+    }
+
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public var checkpoint: String { file(Self.checkpointName) }
+
+    /// Writes `value` as pretty-printed JSON with sorted keys.
+    public func writeJSON(_ value: Any, to name: String) throws {
+        let target = file(name)
+        do {
+            let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: target), options: .atomic)
+        } catch {
+            throw TrainingError.runDirectory(path: path, reason: "cannot write \(name): \(error.localizedDescription)")
+        }
+    }
+
+    /// Writes the run's configuration as `config.json`.
+    public func writeConfig(_ config: RunConfig) throws {
+        try writeJSON(jsonValue(config.fields), to: "config.json")
+    }
+}
+
+/// Log fields as a JSON-ready dictionary (non-finite numbers become null).
+public func jsonValue(_ fields: [(String, LogValue)]) -> [String: Any] {
+    var out: [String: Any] = [:]
+    for (key, value) in fields {
+        switch value {
+        case .int(let v): out[key] = v
+        case .double(let v): out[key] = v.isFinite ? v : NSNull()
+        case .string(let v): out[key] = v
+        case .bool(let v): out[key] = v
+        }
+    }
+    return out
+}

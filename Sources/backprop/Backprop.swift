@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Backprop: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backprop",
+        abstract: "Train small convolutional networks with hand-written backpropagation.",
+        subcommands: [Train.self, Evaluate.self, Summary.self, Demo.self]
+    )
+}

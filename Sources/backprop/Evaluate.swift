@@ -1,0 +1,47 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import NeuralNet
+import Training
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a checkpoint's loss and accuracy on a dataset's test set."
+    )
+
+    @Option(help: "Checkpoint file (or a run directory holding checkpoint.safetensors).")
+    var checkpoint: String
+
+    @Option(help: "Data: synthetic, synthetic10 or idx:DIR.")
+    var data = "synthetic"
+
+    @Option(help: "Model spec or preset (default: the one recorded in the checkpoint).")
+    var model: String?
+
+    @Option(help: "Use only the first N test samples.")
+    var testLimit: Int?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            let source = try DataSource(parsing: data)
+            let dataset = try Dataset.load(source, trainLimit: 1, testLimit: testLimit)
+            let test = dataset.test
+            let spec = try model ?? CheckpointFile.recordedModel(checkpoint)
+            let network = try ModelSpec.build(spec, inputShape: Shape(height: test.height, width: test.width, channels: test.channels))
+            try checkModel(network, named: spec, fits: test.classCount, of: dataset.name)
+            let saved = try CheckpointFile.read(checkpoint, fitting: network)
+            let metrics = Training.evaluate(model: network, parameters: saved.parameters, on: test, workspace: Workspace(model: network, capacity: 256))
+            if json {
+                let object: [String: Any] = ["loss": metrics.meanLoss, "accuracy": metrics.accuracy, "samples": metrics.count,
+                                             "checkpoint": checkpoint, "data": dataset.name, "model": spec]
+                let text = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: text, as: UTF8.self))
+            } else {
+                print("\(dataset.name) test: loss \(fixed(metrics.meanLoss)) - accuracy \(fixed(metrics.accuracy)) (\(metrics.count) samples)")
+            }
+        }
+    }
+}

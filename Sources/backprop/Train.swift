@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Training
+import TrainingLog
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model in this process and write its run directory.",
+        discussion: """
+            Writes config.json, train.jsonl (one JSON event per line), history.csv (one row per epoch), \
+            checkpoint.safetensors (after every epoch) and summary.json into the run directory.
+            """
+    )
+
+    @OptionGroup var options: TrainingOptions
+
+    @Option(help: "Run directory (default: runs/train-<date>-<time>).")
+    var runDir: String?
+
+    @Option(help: "Start from the weights of this checkpoint (a fresh optimiser, epoch 1).")
+    var `init`: String?
+
+    @Option(help: "Continue the run saved in this checkpoint or run directory, with its optimiser state and epoch.")
+    var resume: String?
+
+    @Flag(help: "Print only the final test line.")
+    var quiet = false
+
+    func validate() throws {
+        if `init` != nil && resume != nil {
+            throw ValidationError("--init and --resume cannot be used together")
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let run = try PreparedRun(config: options.config)
+            let path = runDir ?? resume.flatMap(runDirectoryOf) ?? RunDirectory.defaultPath(prefix: "train")
+            let directory = try RunDirectory(path: path, resuming: resume != nil)
+            try directory.writeConfig(run.config)
+            let start: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
+            let console = ConsoleSink(epochs: run.config.epochs)
+            var sinks: [any EventSink] = [
+                try JSONLinesSink(path: directory.file("train.jsonl"), process: "trainer"),
+                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil),
+            ]
+            if !quiet {
+                print(run.model.summary(name: run.modelName))
+                print("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
+                print("run directory: \(directory.path)")
+                sinks.append(console)
+            }
+            let result = try LocalTrainer(run: run, directory: directory, start: start, sink: EventFanOut(sinks)).train()
+            if quiet {
+                print("test: loss \(fixed(result.testLoss)) - accuracy \(fixed(result.testAccuracy))")
+            }
+        }
+    }
+
+    /// The run directory a `--resume` path belongs to, when it names a checkpoint file in one.
+    private func runDirectoryOf(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        return isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+    }
+}
+
+/// Runs `body`; a library error becomes one line on stderr and exit code 1, never a stack trace.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
