@@ -48,6 +48,8 @@ final class ConsoleSink: EventSink {
             print("test: loss \(fixed(loss)) - accuracy \(fixed(accuracy)) (\(samples) samples)")
         case .failed(let reason):
             print("failed: \(reason)")
+        default:
+            break
         }
         fflush(nil)
     }
