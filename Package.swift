@@ -21,6 +21,7 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
 
         // MARK: - Libraries
 
@@ -32,6 +33,7 @@ let package = Package(
             name: "Training",
             dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Randomness"]
         ),
+        .target(name: "Messaging", dependencies: ["CZeroMQ"]),
 
         // MARK: - Commands
 
@@ -50,5 +52,6 @@ let package = Package(
         .testTarget(name: "TrainingLogTests", dependencies: ["TrainingLog"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
     ]
 )

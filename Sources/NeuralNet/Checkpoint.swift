@@ -65,8 +65,8 @@ public struct Checkpoint: Sendable {
             throw ModelError.checkpointMismatch("checkpoint format version \(metadata["format_version"] ?? "?") is not supported (this build reads \(Checkpoint.formatVersion))")
         }
         func number<T: FixedWidthInteger>(_ key: String) throws -> T {
-            guard let text = metadata[key], let value = T(text) else {
-                throw ModelError.checkpointMismatch("metadata '\(key)' is missing or not a number")
+            guard let text = metadata[key], let value = T(text), value >= 0 else {
+                throw ModelError.checkpointMismatch("metadata '\(key)' is missing or not a whole number ≥ 0")
             }
             return value
         }

@@ -22,8 +22,12 @@ public enum LogValue: Sendable, Equatable {
         case .double(let v): return v.isFinite ? "\(v)" : ""
         case .bool(let v): return v ? "true" : "false"
         case .string(let v):
-            return v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
-                ? "\"" + v.replacingAll("\"", with: "\"\"") + "\"" : v
+            guard v.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
+            var quoted = "\""
+            for scalar in v.unicodeScalars {
+                if scalar == "\"" { quoted += "\"\"" } else { quoted.unicodeScalars.append(scalar) }
+            }
+            return quoted + "\""
         }
     }
 }
@@ -50,12 +54,4 @@ public func jsonQuoted(_ text: String) -> String {
 /// One JSON object, keys in the order given.
 public func jsonObject(_ fields: [(String, LogValue)]) -> String {
     "{" + fields.map { jsonQuoted($0.0) + ":" + $0.1.json }.joined(separator: ",") + "}"
-}
-
-extension String {
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for ch in self { if ch == target { out += replacement } else { out.append(ch) } }
-        return out
-    }
 }

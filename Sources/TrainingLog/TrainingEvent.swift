@@ -15,6 +15,22 @@ public enum TrainingEvent: Sendable {
     case test(loss: Double, accuracy: Double, samples: Int)
     /// The run stopped because of an error.
     case failed(reason: String)
+    /// The server is waiting for enough workers to start (or continue).
+    case waitingForWorkers(have: Int, need: Int)
+    /// A worker joined and was given an id.
+    case workerJoined(worker: Int, name: String, pid: Int)
+    /// A worker loaded its data and takes work from the next step on.
+    case workerAdmitted(worker: Int, step: Int)
+    /// A worker left cleanly.
+    case workerLeft(worker: Int, reason: String)
+    /// A worker was silent for too long and was dropped.
+    case workerTimedOut(worker: Int, silentSeconds: Double)
+    /// Microbatches a lost worker had not finished were handed to others.
+    case reassigned(worker: Int, microbatches: Int, step: Int)
+    /// A message was refused and dropped; `worker` is 0 when the sender is unknown.
+    case messageRejected(worker: Int, reason: String)
+    /// A worker finished its share of one step.
+    case workerStep(WorkerStepRecord)
 
     /// The `event` field.
     public var kind: String {
@@ -25,6 +41,14 @@ public enum TrainingEvent: Sendable {
         case .checkpoint: return "checkpoint"
         case .test: return "test"
         case .failed: return "failed"
+        case .waitingForWorkers: return "waiting_for_workers"
+        case .workerJoined: return "worker_joined"
+        case .workerAdmitted: return "worker_admitted"
+        case .workerLeft: return "worker_left"
+        case .workerTimedOut: return "worker_timed_out"
+        case .reassigned: return "reassigned"
+        case .messageRejected: return "message_rejected"
+        case .workerStep: return "worker_step"
         }
     }
 
@@ -43,6 +67,22 @@ public enum TrainingEvent: Sendable {
             return [("test_loss", .double(loss)), ("test_accuracy", .double(accuracy)), ("samples", .int(samples))]
         case .failed(let reason):
             return [("reason", .string(reason))]
+        case let .waitingForWorkers(have, need):
+            return [("workers", .int(have)), ("workers_min", .int(need))]
+        case let .workerJoined(worker, name, pid):
+            return [("worker", .int(worker)), ("name", .string(name)), ("pid", .int(pid))]
+        case let .workerAdmitted(worker, step):
+            return [("worker", .int(worker)), ("global_step", .int(step))]
+        case let .workerLeft(worker, reason):
+            return [("worker", .int(worker)), ("reason", .string(reason))]
+        case let .workerTimedOut(worker, silent):
+            return [("worker", .int(worker)), ("silent_seconds", .double(silent))]
+        case let .reassigned(worker, microbatches, step):
+            return [("worker", .int(worker)), ("microbatches", .int(microbatches)), ("global_step", .int(step))]
+        case let .messageRejected(worker, reason):
+            return [("worker", .int(worker)), ("reason", .string(reason))]
+        case .workerStep(let r):
+            return r.fields
         }
     }
 }
@@ -58,8 +98,10 @@ public struct StepRecord: Sendable, Equatable {
     public var accuracy: Double
     public var samples: Int
     public var seconds: Double
+    /// Workers that computed this step (1 for a single process).
+    public var workers: Int
 
-    public init(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, loss: Double, accuracy: Double, samples: Int, seconds: Double) {
+    public init(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, loss: Double, accuracy: Double, samples: Int, seconds: Double, workers: Int = 1) {
         self.epoch = epoch
         self.step = step
         self.stepsPerEpoch = stepsPerEpoch
@@ -68,12 +110,13 @@ public struct StepRecord: Sendable, Equatable {
         self.accuracy = accuracy
         self.samples = samples
         self.seconds = seconds
+        self.workers = workers
     }
 
     public var fields: [(String, LogValue)] {
         [("epoch", .int(epoch)), ("step", .int(step)), ("steps_per_epoch", .int(stepsPerEpoch)),
          ("global_step", .int(globalStep)), ("loss", .double(loss)), ("accuracy", .double(accuracy)),
-         ("samples", .int(samples)), ("step_seconds", .double(seconds))]
+         ("samples", .int(samples)), ("step_seconds", .double(seconds)), ("workers", .int(workers))]
     }
 }
 
@@ -105,5 +148,41 @@ public struct EpochRecord: Sendable, Equatable {
         [("epoch", .int(epoch)), ("loss", .double(loss)), ("accuracy", .double(accuracy)),
          ("val_loss", .double(validationLoss ?? .nan)), ("val_accuracy", .double(validationAccuracy ?? .nan)),
          ("seconds", .double(seconds)), ("samples_per_second", .double(samplesPerSecond))]
+    }
+}
+
+/// A worker's share of one step, as the worker saw it.
+public struct WorkerStepRecord: Sendable, Equatable {
+    public var worker: Int
+    public var epoch: Int
+    /// The weights version (optimiser steps applied) the work was computed at.
+    public var globalStep: Int
+    public var microbatches: Int
+    public var samples: Int
+    /// Time spent computing gradients.
+    public var computeSeconds: Double
+    /// Time between finishing the previous assignment and receiving this one.
+    public var waitSeconds: Double
+    public var bytesSent: Int
+    public var bytesReceived: Int
+
+    public init(worker: Int, epoch: Int, globalStep: Int, microbatches: Int, samples: Int,
+                computeSeconds: Double, waitSeconds: Double, bytesSent: Int, bytesReceived: Int) {
+        self.worker = worker
+        self.epoch = epoch
+        self.globalStep = globalStep
+        self.microbatches = microbatches
+        self.samples = samples
+        self.computeSeconds = computeSeconds
+        self.waitSeconds = waitSeconds
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+    }
+
+    public var fields: [(String, LogValue)] {
+        [("worker", .int(worker)), ("epoch", .int(epoch)), ("global_step", .int(globalStep)),
+         ("microbatches", .int(microbatches)), ("samples", .int(samples)),
+         ("compute_seconds", .double(computeSeconds)), ("wait_seconds", .double(waitSeconds)),
+         ("bytes_sent", .int(bytesSent)), ("bytes_received", .int(bytesReceived))]
     }
 }

@@ -35,10 +35,11 @@ struct Train: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let run = try PreparedRun(config: options.config)
+            let startingPoint: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
+            let start = try StartingState(startingPoint, for: run)
             let path = runDir ?? resume.flatMap(runDirectoryOf) ?? RunDirectory.defaultPath(prefix: "train")
             let directory = try RunDirectory(path: path, resuming: resume != nil)
             try directory.writeConfig(run.config)
-            let start: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
             let console = ConsoleSink(epochs: run.config.epochs)
             var sinks: [any EventSink] = [
                 try JSONLinesSink(path: directory.file("train.jsonl"), process: "trainer"),

@@ -99,7 +99,7 @@ final class LocalTrainerTests: XCTestCase {
         config.microbatch = 20
         let run = try PreparedRun(config: config)
         let recorder = EventRecorder()
-        _ = try LocalTrainer(run: run, directory: try RunDirectory(path: root + "/run", resuming: false), start: .fresh, sink: recorder).train()
+        _ = try LocalTrainer(run: run, directory: try RunDirectory(path: root + "/run", resuming: false), start: StartingState(.fresh, for: run), sink: recorder).train()
         let kinds = recorder.events.map(\.kind)
         // 270 training samples, batch 50: 6 steps per epoch, the last one of 20 samples.
         XCTAssertEqual(kinds.filter { $0 == "step" }.count, 12)

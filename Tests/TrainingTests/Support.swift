@@ -27,5 +27,5 @@ func smallConfig(model: String = "seed-cnn", data: String = "synthetic", trainLi
 func train(_ config: RunConfig, in directory: String, start: StartingPoint = .fresh, resuming: Bool = false) throws -> RunResult {
     let run = try PreparedRun(config: config)
     let runDirectory = try RunDirectory(path: directory, resuming: resuming)
-    return try LocalTrainer(run: run, directory: runDirectory, start: start, sink: EventRecorder()).train()
+    return try LocalTrainer(run: run, directory: runDirectory, start: StartingState(start, for: run), sink: EventRecorder()).train()
 }

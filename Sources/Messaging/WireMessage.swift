@@ -1,0 +1,170 @@
+/// What a wire message is about; the header's kind field.
+public enum MessageKind: UInt16, Sendable, CaseIterable {
+    /// Worker → server: asks to take part (JSON: name, pid, optional model).
+    case join = 1
+    /// Server → worker: the assigned worker id (in `sender`), the run id and the run config.
+    case welcome
+    /// Worker → server: the worker has loaded its data.
+    case ready
+    /// Server → worker: microbatches to compute against the weights of `step`.
+    case assignment
+    /// Worker → server: one microbatch's gradient and statistics.
+    case gradients
+    /// Either way: still alive.
+    case heartbeat
+    /// Worker → server: leaving cleanly, with a reason.
+    case leave
+    /// Server → worker: training is over, with a reason.
+    case shutdown
+    /// Server → worker: why the worker is refused or dropped.
+    case error
+
+    /// Whether messages of this kind may carry a Float32 payload frame.
+    var carriesPayload: Bool {
+        self == .assignment || self == .gradients
+    }
+}
+
+/// One microbatch of an assignment: its index in the step and its positions in the epoch's sample order.
+public struct MicrobatchRef: Equatable, Sendable {
+    /// The microbatch's index within its step (the server sums gradients in this order).
+    public var index: Int
+    /// Positions `[start, end)` in the epoch's sample order; never empty.
+    public var positions: Range<Int>
+
+    /// Creates a reference to microbatch `index` covering `positions`.
+    public init(index: Int, positions: Range<Int>) {
+        self.index = index
+        self.positions = positions
+    }
+}
+
+/// A worker's result for one microbatch: the summed gradient and what the server logs about it.
+public struct GradientReport: Equatable, Sendable {
+    /// The microbatch's index within its step.
+    public var microbatch: Int
+    /// Samples the gradient is summed over (at least 1).
+    public var samples: Int
+    /// Sum of the per-sample losses (finite, ≥ 0).
+    public var lossSum: Double
+    /// Samples classified correctly (≤ `samples`).
+    public var correct: Int
+    /// Wall-clock seconds the worker spent computing (finite, ≥ 0).
+    public var computeSeconds: Double
+    /// The gradient in the model's flat parameter layout; every value finite.
+    public var values: [Float]
+
+    /// Creates a report.
+    public init(microbatch: Int, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double, values: [Float]) {
+        self.microbatch = microbatch
+        self.samples = samples
+        self.lossSum = lossSum
+        self.correct = correct
+        self.computeSeconds = computeSeconds
+        self.values = values
+    }
+}
+
+/// The kind-specific content of a message: its body frame and, for assignments and gradients, its payload.
+public enum Body: Equatable, Sendable {
+    /// Worker → server: the worker's name, process id and, optionally, the model it insists on.
+    case join(name: String, pid: Int, model: String?)
+    /// Server → worker: the run config as JSON text (opaque to Messaging).
+    case welcome(configJSON: String)
+    /// Worker → server: data loaded.
+    case ready
+    /// Server → worker: microbatches to compute in `epoch`, and the weights to compute them with.
+    case assignment(epoch: Int, microbatches: [MicrobatchRef], weights: [Float])
+    /// Worker → server: one microbatch's gradient.
+    case gradients(GradientReport)
+    /// Either way: still alive.
+    case heartbeat
+    /// Worker → server: leaving cleanly.
+    case leave(reason: String)
+    /// Server → worker: training is over.
+    case shutdown(reason: String)
+    /// Server → worker: refused or dropped, and why.
+    case error(reason: String)
+
+    /// The header kind this body is sent as.
+    public var kind: MessageKind {
+        switch self {
+        case .join: .join
+        case .welcome: .welcome
+        case .ready: .ready
+        case .assignment: .assignment
+        case .gradients: .gradients
+        case .heartbeat: .heartbeat
+        case .leave: .leave
+        case .shutdown: .shutdown
+        case .error: .error
+        }
+    }
+
+    /// The Float32 values sent in the payload frame (empty for kinds without one).
+    var payload: [Float] {
+        switch self {
+        case .assignment(_, _, let weights): weights
+        case .gradients(let report): report.values
+        default: []
+        }
+    }
+}
+
+/// One wire message: a 48-byte header, a body frame and, when it has elements, a Float32 payload frame.
+///
+/// See `docs/protocol.md` for the layout. Encoding is canonical: a message decodes only from
+/// exactly the frames `encoded()` produces for it.
+public struct Message: Equatable, Sendable, CustomStringConvertible {
+    /// The protocol version this module speaks; a peer with another version is refused.
+    public static let protocolVersion: UInt16 = 1
+
+    /// The training run the message belongs to (0 in a join, before the worker knows it).
+    public var runID: UInt64
+    /// The sending worker's id; 0 for the server or a worker not yet assigned one. In a welcome, the id assigned.
+    public var sender: UInt32
+    /// The global optimiser step (weights version) the message is about.
+    public var step: UInt64
+    /// The kind-specific content.
+    public var body: Body
+
+    /// Creates a message.
+    public init(runID: UInt64, sender: UInt32, step: UInt64, body: Body) {
+        self.runID = runID
+        self.sender = sender
+        self.step = step
+        self.body = body
+    }
+
+    /// The header kind (`body.kind`).
+    public var kind: MessageKind { body.kind }
+
+    /// One line for logs: kind, run, sender, step, sizes (never the payload values) — like ps-lite's message description.
+    public var description: String {
+        var fields = ["\(body.kind)", "run=\(runID)", "sender=\(sender)", "step=\(step)"]
+        switch body {
+        case .join(let name, let pid, let model):
+            fields += ["name=\(Self.quoted(name))", "pid=\(pid)"]
+            if let model { fields.append("model=\(Self.quoted(model))") }
+        case .welcome(let configJSON):
+            fields.append("config=\(configJSON.utf8.count)B")
+        case .ready, .heartbeat:
+            break
+        case .assignment(let epoch, let microbatches, let weights):
+            let samples = microbatches.reduce(0) { $0 + $1.positions.count }
+            fields += ["epoch=\(epoch)", "microbatches=\(microbatches.count)", "samples=\(samples)", "elements=\(weights.count)"]
+        case .gradients(let report):
+            fields += ["microbatch=\(report.microbatch)", "samples=\(report.samples)", "elements=\(report.values.count)"]
+        case .leave(let reason), .shutdown(let reason), .error(let reason):
+            fields.append("reason=\(Self.quoted(reason))")
+        }
+        return fields.joined(separator: " ")
+    }
+
+    /// A short, escaped, single-line rendering of peer-supplied text.
+    private static func quoted(_ text: String) -> String {
+        let limit = 80
+        let shown = text.count > limit ? String(text.prefix(limit)) + "…" : text
+        return String(reflecting: shown)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import NeuralNet
+
+/// How the parameter server listens and watches its workers.
+public struct ServerOptions: Sendable {
+    /// Where to bind, e.g. `tcp://127.0.0.1:5555` (port `*` picks a free one).
+    public var endpoint: String
+    /// Workers that must have joined before training starts.
+    public var workersMin: Int
+    /// A worker silent for this long is dropped and its microbatches handed to others.
+    public var workerTimeout: Double
+    /// How often the server tells idle workers it is alive.
+    public var heartbeatInterval: Double
+
+    public init(endpoint: String, workersMin: Int = 1, workerTimeout: Double = 5, heartbeatInterval: Double = 0.5) {
+        self.endpoint = endpoint
+        self.workersMin = workersMin
+        self.workerTimeout = workerTimeout
+        self.heartbeatInterval = heartbeatInterval
+    }
+}
+
+/// How a worker finds and watches its server.
+public struct WorkerOptions: Sendable {
+    /// The server's endpoint, e.g. `tcp://127.0.0.1:5555`.
+    public var server: String
+    /// A name for logs (default: host and pid).
+    public var name: String
+    /// If set, the worker refuses to train any other model (a preset name or spec).
+    public var expectedModel: String?
+    /// Give up when the server has been silent (or absent, at start) this long.
+    public var serverTimeout: Double
+    /// How often an idle worker tells the server it is alive.
+    public var heartbeatInterval: Double
+    /// Directory for `worker-<id>.jsonl`; nil = the run directory the server names, if it exists here.
+    public var logDirectory: String?
+
+    public init(server: String, name: String, expectedModel: String? = nil, serverTimeout: Double = 30,
+                heartbeatInterval: Double = 0.5, logDirectory: String? = nil) {
+        self.server = server
+        self.name = name
+        self.expectedModel = expectedModel
+        self.serverTimeout = serverTimeout
+        self.heartbeatInterval = heartbeatInterval
+        self.logDirectory = logDirectory
+    }
+}
+
+/// What the server tells a worker when it joins: everything needed to compute, nothing more.
+struct WelcomeInfo: Codable {
+    var config: RunConfig
+    var modelSpec: String
+    var parameterCount: Int
+    var runDirectory: String
+    var heartbeatInterval: Double
+}
+
+/// Errors of the cluster's processes; each description is one line for people.
+public enum ClusterError: Error, CustomStringConvertible, Equatable {
+    /// The server refused this worker, with its reason.
+    case refused(String)
+    /// The server did not answer for too long.
+    case serverGone(String)
+    /// No live worker is left and none joined in time.
+    case noWorkers(String)
+    case badWelcome(String)
+
+    public var description: String {
+        switch self {
+        case .refused(let why): return "refused by the server: \(why)"
+        case .serverGone(let why): return why
+        case .noWorkers(let why): return why
+        case .badWelcome(let why): return "cannot use the server's welcome: \(why)"
+        }
+    }
+}
+
+/// Seconds since an arbitrary fixed point, for timeouts and durations.
+func monotonicSeconds() -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}

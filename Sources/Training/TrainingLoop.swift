@@ -1,0 +1,167 @@
+import Datasets
+import Foundation
+import NeuralNet
+import TrainingLog
+
+/// What a finished run reports: the figures `summary.json` holds.
+public struct RunResult: Sendable {
+    public var history: [EpochRecord]
+    public var testLoss: Double
+    public var testAccuracy: Double
+    public var samplesPerSecond: Double
+    public var seconds: Double
+    public var parameters: [Float]
+}
+
+/// Where a run's weights come from.
+public enum StartingPoint: Sendable {
+    /// Fresh Glorot weights from the seed.
+    case fresh
+    /// Weights only, from a checkpoint (`--init`): training starts at epoch 1 with a fresh optimiser.
+    case weights(from: String)
+    /// Everything, from a checkpoint or run directory (`--resume`): training continues where it stopped.
+    case resume(from: String)
+}
+
+/// The weights, optimiser and first epoch a run starts from, read and checked before anything is written.
+public struct StartingState: Sendable {
+    public var parameters: [Float]
+    public var optimizer: any Optimizer
+    /// 0-based index of the first epoch to train.
+    public var firstEpoch: Int
+
+    /// Loads what `start` names for `run`: checks that a checkpoint fits the model, and that a
+    /// resumed run has the same seed, data and batching and still has epochs to train.
+    public init(_ start: StartingPoint, for run: PreparedRun) throws {
+        let model = run.model
+        optimizer = run.makeOptimizer()
+        firstEpoch = 0
+        switch start {
+        case .fresh:
+            parameters = model.initialParameters(seed: run.config.seed)
+        case .weights(let path):
+            parameters = try CheckpointFile.read(path, fitting: model).parameters
+        case .resume(let path):
+            let checkpoint = try CheckpointFile.read(path, fitting: model)
+            try run.checkResumable(checkpoint, path: path)
+            guard checkpoint.epoch < run.config.epochs else {
+                throw TrainingError.badConfig(
+                    "the checkpoint has already completed \(checkpoint.epoch) epoch\(checkpoint.epoch == 1 ? "" : "s"); pass --epochs greater than \(checkpoint.epoch) to train more")
+            }
+            try checkpoint.restore(into: &optimizer)
+            parameters = checkpoint.parameters
+            firstEpoch = checkpoint.epoch
+        }
+    }
+}
+
+/// Produces the summed gradient of one step's microbatches: in this process, or from workers.
+public protocol StepGradientSource: AnyObject {
+    /// Sums the gradients of `microbatches` (positions into `order`) at `parameters` into `step`, in
+    /// global microbatch order. `version` is the number of optimiser updates applied so far.
+    func accumulate(
+        microbatches: [Range<Int>], epoch: Int, order: [Int], version: Int,
+        parameters: [Float], into step: inout StepGradient
+    ) throws
+
+    /// Workers computing right now (1 in a single process).
+    var liveWorkers: Int { get }
+}
+
+/// The training recipe shared by `backprop train` and the parameter server.
+///
+/// For each epoch: draw the sample order from the seed; for each step, have the gradient source
+/// sum the microbatch gradients in global order, divide by the step's samples, apply the
+/// optimiser. Then validate, checkpoint, and after the last epoch test.
+final class TrainingLoop {
+    private let run: PreparedRun
+    private let directory: RunDirectory
+    private let sink: any EventSink
+
+    init(run: PreparedRun, directory: RunDirectory, sink: any EventSink) {
+        self.run = run
+        self.directory = directory
+        self.sink = sink
+    }
+
+    /// Trains every remaining epoch with `source`, then tests and writes `summary.json`.
+    func train(from start: StartingState, using source: any StepGradientSource) throws -> RunResult {
+        let model = run.model
+        let config = run.config
+        var parameters = start.parameters
+        var optimizer = start.optimizer
+        let firstEpoch = start.firstEpoch
+        sink.record(.runStarted(config: config.fields, parameterCount: model.parameterCount,
+                                trainSamples: run.train.count, validationSamples: run.validation.count, testSamples: run.test.count))
+        let evaluation = Workspace(model: model, capacity: 256)
+        var step = StepGradient(parameterCount: model.parameterCount)
+        var history: [EpochRecord] = []
+        var trainedSamples = 0
+        var trainingSeconds = 0.0
+        let runStart = Date()
+
+        for epoch in firstEpoch..<config.epochs {
+            let epochStart = Date()
+            let order = EpochPlan.order(sampleCount: run.train.count, epoch: epoch, seed: config.seed)
+            var epochMetrics = BatchMetrics()
+            for stepIndex in 0..<run.plan.stepsPerEpoch {
+                let stepStart = Date()
+                step.reset()
+                try source.accumulate(
+                    microbatches: run.plan.microbatches(ofStep: stepIndex), epoch: epoch, order: order,
+                    version: optimizer.step, parameters: parameters, into: &step)
+                step.average()
+                optimizer.update(&parameters, gradients: step.values)
+                epochMetrics += step.metrics
+                sink.record(.step(StepRecord(
+                    epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,
+                    globalStep: optimizer.step, loss: step.metrics.meanLoss, accuracy: step.metrics.accuracy,
+                    samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.liveWorkers)))
+            }
+            let epochSeconds = Date().timeIntervalSince(epochStart)
+            trainedSamples += epochMetrics.count
+            trainingSeconds += epochSeconds
+            let validation = run.validation.count > 0
+                ? evaluate(model: model, parameters: parameters, on: run.validation, workspace: evaluation) : nil
+            let record = EpochRecord(
+                epoch: epoch + 1, loss: epochMetrics.meanLoss, accuracy: epochMetrics.accuracy,
+                validationLoss: validation?.meanLoss, validationAccuracy: validation?.accuracy,
+                seconds: Date().timeIntervalSince(epochStart), samplesPerSecond: Double(epochMetrics.count) / max(epochSeconds, 1e-9))
+            history.append(record)
+            sink.record(.epoch(record))
+            let checkpoint = Checkpoint(model: model, parameters: parameters, optimizer: optimizer, epoch: epoch + 1,
+                                        seed: config.seed, extra: run.checkpointMetadata)
+            try CheckpointFile.write(checkpoint, for: model, to: directory.checkpoint)
+            sink.record(.checkpoint(path: directory.checkpoint, epoch: epoch + 1, step: optimizer.step))
+        }
+
+        let test = evaluate(model: model, parameters: parameters, on: run.test, workspace: evaluation)
+        sink.record(.test(loss: test.meanLoss, accuracy: test.accuracy, samples: test.count))
+        let result = RunResult(
+            history: history, testLoss: test.meanLoss, testAccuracy: test.accuracy,
+            samplesPerSecond: trainingSeconds > 0 ? Double(trainedSamples) / trainingSeconds : 0,
+            seconds: Date().timeIntervalSince(runStart), parameters: parameters)
+        try writeSummary(result)
+        return result
+    }
+
+    private func writeSummary(_ result: RunResult) throws {
+        var summary: [String: Any] = [
+            "test_loss": result.testLoss,
+            "test_accuracy": result.testAccuracy,
+            "epochs": run.config.epochs,
+            "epochs_trained": result.history.count,
+            "samples_per_second": result.samplesPerSecond,
+            "seconds": result.seconds,
+            "parameters": run.model.parameterCount,
+            "model_spec": run.model.spec,
+            "data": run.dataName,
+            "checkpoint": directory.checkpoint,
+            "config": jsonValue(run.config.fields),
+        ]
+        if let last = result.history.last {
+            summary["final_epoch"] = jsonValue(last.fields)
+        }
+        try directory.writeJSON(summary, to: "summary.json")
+    }
+}
