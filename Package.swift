@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "backprop", targets: ["backprop"]),
+        .executable(name: "backprop-server", targets: ["backprop-server"]),
+        .executable(name: "backprop-worker", targets: ["backprop-worker"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Training", targets: ["Training"]),
@@ -29,20 +31,32 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["Randomness"]),
         .target(name: "Datasets", dependencies: ["CZlib", "Randomness"]),
         .target(name: "TrainingLog"),
+        .target(name: "Messaging", dependencies: ["CZeroMQ"]),
         .target(
             name: "Training",
-            dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Randomness"]
+            dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Messaging", "Randomness"]
         ),
-        .target(name: "Messaging", dependencies: ["CZeroMQ"]),
+        .target(
+            name: "CommandSupport",
+            dependencies: [
+                "Training", "TrainingLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
 
         // MARK: - Commands
 
         .executableTarget(
             name: "backprop",
-            dependencies: [
-                "Training",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "backprop-server",
+            dependencies: ["Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "backprop-worker",
+            dependencies: ["Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: - Tests
@@ -53,5 +67,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
+        .testTarget(name: "ClusterTests", dependencies: ["backprop-server", "backprop-worker", "Training"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import NeuralNet
 
 /// How the parameter server listens and watches its workers.
@@ -79,3 +80,6 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
 func monotonicSeconds() -> Double {
     Double(DispatchTime.now().uptimeNanoseconds) / 1e9
 }
+
+/// The wire protocol version this build speaks.
+public let protocolVersion = Message.protocolVersion

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Training
 import TrainingLog
@@ -37,7 +38,7 @@ struct Train: ParsableCommand {
             let run = try PreparedRun(config: options.config)
             let startingPoint: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
             let start = try StartingState(startingPoint, for: run)
-            let path = runDir ?? resume.flatMap(runDirectoryOf) ?? RunDirectory.defaultPath(prefix: "train")
+            let path = runDir ?? resume.flatMap(runDirectory(of:)) ?? RunDirectory.defaultPath(prefix: "train")
             let directory = try RunDirectory(path: path, resuming: resume != nil)
             try directory.writeConfig(run.config)
             let console = ConsoleSink(epochs: run.config.epochs)
@@ -56,24 +57,5 @@ struct Train: ParsableCommand {
                 print("test: loss \(fixed(result.testLoss)) - accuracy \(fixed(result.testAccuracy))")
             }
         }
-    }
-
-    /// The run directory a `--resume` path belongs to, when it names a checkpoint file in one.
-    private func runDirectoryOf(_ path: String) -> String? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
-        return isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
-    }
-}
-
-/// Runs `body`; a library error becomes one line on stderr and exit code 1, never a stack trace.
-func runReportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
     }
 }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Training
 
 /// The flags that define a training run, shared by every command that trains.
-struct TrainingOptions: ParsableArguments {
+public struct TrainingOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: "Model: a preset (seed-cnn, mnist-cnn, large-cnn) or a spec such as conv32x3-relu,maxpool2,flatten,dense1-sigmoid.")
     var model = "seed-cnn"
 
@@ -39,7 +41,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Use only the first N test samples.")
     var testLimit: Int?
 
-    var config: RunConfig {
+    /// The run configuration these flags describe.
+    public var config: RunConfig {
         var config = RunConfig()
         config.model = model
         config.data = data
@@ -56,7 +59,7 @@ struct TrainingOptions: ParsableArguments {
         return config
     }
 
-    func validate() throws {
+    public func validate() throws {
         do {
             try config.validate()
         } catch {

@@ -1,0 +1,99 @@
+import Foundation
+import TrainingLog
+
+/// Prints training progress for people: Keras-style epoch lines, membership changes, and a
+/// live progress bar when standard output is a terminal.
+public final class ConsoleSink: EventSink {
+    private let interactive: Bool
+    private let showSteps: Bool
+    private let epochs: Int
+    private var lastDraw = Date.distantPast
+    private var runningLoss = 0.0, runningCorrect = 0.0, runningSamples = 0
+    private var barShown = false
+
+    public init(epochs: Int, showSteps: Bool = true, interactive: Bool = isatty(STDOUT_FILENO) == 1) {
+        self.epochs = epochs
+        self.showSteps = showSteps
+        self.interactive = interactive
+    }
+
+    public func record(_ event: TrainingEvent) {
+        switch event {
+        case .step(let r):
+            if r.step == 1 {
+                runningLoss = 0; runningCorrect = 0; runningSamples = 0
+                if interactive && showSteps { say("Epoch \(r.epoch)/\(epochs)") }
+            }
+            runningLoss += r.loss * Double(r.samples)
+            runningCorrect += r.accuracy * Double(r.samples)
+            runningSamples += r.samples
+            guard interactive && showSteps else { return }
+            let now = Date()
+            if r.step == r.stepsPerEpoch || now.timeIntervalSince(lastDraw) > 0.1 {
+                lastDraw = now
+                let width = 30
+                let done = width * r.step / r.stepsPerEpoch
+                let bar = String(repeating: "=", count: max(done - 1, 0)) + (done < width ? ">" : "=") + String(repeating: ".", count: width - done)
+                let n = Double(max(runningSamples, 1))
+                let workers = r.workers > 1 ? " - \(r.workers) workers" : ""
+                print("\r\(r.step)/\(r.stepsPerEpoch) [\(bar)] - loss: \(fixed(runningLoss / n)) - accuracy: \(fixed(runningCorrect / n))\(workers)", terminator: "")
+                barShown = true
+                fflush(nil)
+            }
+        case .epoch(let r):
+            if !interactive || !showSteps { say("Epoch \(r.epoch)/\(epochs)") }
+            var line = "epoch \(r.epoch)/\(epochs) - \(fixed(r.seconds, 1))s - loss: \(fixed(r.loss)) - accuracy: \(fixed(r.accuracy))"
+            if let loss = r.validationLoss, let accuracy = r.validationAccuracy {
+                line += " - val_loss: \(fixed(loss)) - val_accuracy: \(fixed(accuracy))"
+            }
+            say(line + " - \(Int(r.samplesPerSecond.rounded())) samples/s")
+        case let .test(loss, accuracy, samples):
+            say("test: loss \(fixed(loss)) - accuracy \(fixed(accuracy)) (\(samples) samples)")
+        case .failed(let reason):
+            say("failed: \(reason)")
+        case let .waitingForWorkers(have, need):
+            say(need > 1 ? "waiting for \(need) workers" : "waiting for a worker (have \(have))")
+        case let .workerJoined(worker, name, pid):
+            say("worker \(worker) joined (\(name), pid \(pid))")
+        case let .workerAdmitted(worker, step):
+            say("worker \(worker) computing from step \(step + 1)")
+        case let .workerLeft(worker, reason):
+            say("worker \(worker) left (\(reason))")
+        case let .workerTimedOut(worker, silent):
+            say("worker \(worker) timed out after \(fixed(silent, 1)) s of silence")
+        case let .reassigned(worker, microbatches, step):
+            say("step \(step + 1): \(microbatches) microbatch\(microbatches == 1 ? "" : "es") of worker \(worker) handed to others")
+        case let .messageRejected(worker, reason):
+            say("rejected a message\(worker == 0 ? "" : " from worker \(worker)"): \(reason)")
+        case .checkpoint, .runStarted, .workerStep:
+            break
+        }
+    }
+
+    /// Prints a line, first clearing a progress bar drawn on the same line.
+    private func say(_ line: String) {
+        if barShown {
+            print("\r\u{1B}[K", terminator: "")
+            barShown = false
+        }
+        print(line)
+        fflush(nil)
+    }
+}
+
+/// Prints a worker's noteworthy events: rejected messages only (its steps go to its JSON Lines log).
+public final class WorkerConsole: EventSink {
+    public init() {}
+
+    public func record(_ event: TrainingEvent) {
+        if case let .messageRejected(_, reason) = event {
+            print("rejected a message: \(reason)")
+            fflush(nil)
+        }
+    }
+}
+
+/// `value` with `digits` decimals.
+public func fixed(_ value: Double, _ digits: Int = 4) -> String {
+    String(format: "%.\(digits)f", value)
+}

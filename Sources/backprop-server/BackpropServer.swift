@@ -1,0 +1,80 @@
+import ArgumentParser
+import CommandSupport
+import Foundation
+import Training
+import TrainingLog
+
+@main
+struct BackpropServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backprop-server",
+        abstract: "The parameter server: waits for workers, deals out microbatches, averages gradients, applies the optimiser.",
+        discussion: """
+            Writes into the run directory: config.json, server.jsonl (every event), history.csv, \
+            checkpoint.safetensors (after every epoch), summary.json and endpoint (the address it listens on).
+            """
+    )
+
+    @OptionGroup var training: TrainingOptions
+
+    @Option(help: "TCP port to listen on (0 picks a free one; see the run directory's endpoint file).")
+    var port = 5555
+
+    @Option(help: "Interface to listen on: 127.0.0.1 (default, this machine only) or an address; * for all.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Workers that must join before training starts.")
+    var workersMin = 1
+
+    @Option(help: "Seconds of silence after which a worker is dropped and its microbatches go to others.")
+    var workerTimeout = 5.0
+
+    @Option(help: "Run directory (default: runs/cluster-<date>-<time>).")
+    var runDir: String?
+
+    @Option(help: "Start from the weights of this checkpoint (fresh optimiser, epoch 1).")
+    var `init`: String?
+
+    @Option(help: "Continue the run saved in this checkpoint or run directory.")
+    var resume: String?
+
+    @Flag(help: "Print only membership changes and the final test line.")
+    var quiet = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        guard workersMin >= 1 else { throw ValidationError("--workers-min must be at least 1, got \(workersMin)") }
+        guard workerTimeout > 0 else { throw ValidationError("--worker-timeout must be positive") }
+        if `init` != nil && resume != nil { throw ValidationError("--init and --resume cannot be used together") }
+    }
+
+    func run() throws {
+        StopSignal.install()
+        try runReportingErrors {
+            let run = try PreparedRun(config: training.config)
+            let startingPoint: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
+            let start = try StartingState(startingPoint, for: run)
+            let path = runDir ?? resume.flatMap(runDirectory(of:)) ?? RunDirectory.defaultPath(prefix: "cluster")
+            let directory = try RunDirectory(path: path, resuming: resume != nil)
+            try directory.writeConfig(run.config)
+            let console = ConsoleSink(epochs: run.config.epochs, showSteps: !quiet)
+            let sink = EventFanOut([
+                try JSONLinesSink(path: directory.file("server.jsonl"), process: "server"),
+                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil),
+                console,
+            ])
+            let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
+            let server = try ParameterServer(
+                run: run, directory: directory,
+                options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout),
+                start: start, sink: sink, shouldStop: { StopSignal.requested })
+            try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: directory.file("endpoint")))
+            if !quiet {
+                print(run.model.summary(name: run.modelName))
+                print("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
+            }
+            print("listening on \(server.endpoint); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
+            _ = try server.serve()
+        }
+    }
+}
