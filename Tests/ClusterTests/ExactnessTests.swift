@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+
+/// The headline property: the same seed gives bit-for-bit the same weights however the cluster changes.
+final class ExactnessTests: XCTestCase {
+    func testOneTwoAndThreeWorkersGiveTheWeightsOfBackpropTrain() throws {
+        let run = SmallRun()
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        for count in 1...3 {
+            let cluster = try TestCluster(self, workersMin: count, flags: run.flags)
+            for _ in 0..<count { try cluster.addWorker() }
+            XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+            XCTAssertEqual(cluster.checkpoint, reference, "\(count) worker(s): final checkpoint differs from backprop train's")
+            let steps = cluster.events().filter { $0["event"] as? String == "step" }
+            XCTAssertEqual(steps.last?["workers"] as? Int, count)
+            for worker in cluster.workers {
+                XCTAssertEqual(worker.wait(timeout: 10), 0, worker.output)
+            }
+        }
+    }
+
+    func testAWorkerKilledMidRunChangesNothing() throws {
+        let run = SmallRun(trainLimit: 4_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let cluster = try TestCluster(self, workersMin: 3, flags: run.flags)
+        for _ in 0..<3 { try cluster.addWorker() }
+        XCTAssertTrue(cluster.waitForStep(40), "training did not get going:\n\(cluster.server.output)")
+        let victim = cluster.workers[1]
+        let killedAt = Date().timeIntervalSince1970
+        victim.signal(SIGKILL)
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "the final weights differ from an undisturbed run")
+
+        let events = cluster.events()
+        // The server notices either by the worker's silence or because its connection is gone.
+        let lost = try XCTUnwrap(events.first { ["worker_timed_out", "worker_left"].contains($0["event"] as? String) },
+                                 "the loss of the worker was not logged: \(events.compactMap { $0["event"] as? String })")
+        let detectedAt = try XCTUnwrap(lost["time"] as? Double)
+        XCTAssertLessThan(detectedAt - killedAt, 4, "the dead worker was noticed only after \(detectedAt - killedAt) s")
+        let victimID = events.first { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(victim.pid) }?["worker"] as? Int
+        XCTAssertNotNil(victimID)
+        XCTAssertEqual(lost["worker"] as? Int, victimID)
+        // No step was skipped: every global step from 1 to the last appears once.
+        let steps = events.filter { $0["event"] as? String == "step" }.compactMap { $0["global_step"] as? Int }
+        XCTAssertEqual(steps, Array(1...steps.count))
+        XCTAssertEqual(steps.count, 2 * Int((Double(run.trainLimit) * 0.9 / 32).rounded(.up)))
+    }
+
+    func testAWorkerJoiningMidRunChangesNothing() throws {
+        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
+        try cluster.addWorker()
+        XCTAssertTrue(cluster.waitForStep(30), "training did not get going:\n\(cluster.server.output)")
+        try cluster.addWorker()
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "the final weights differ from a run with one worker throughout")
+
+        let events = cluster.events()
+        let joined = events.filter { $0["event"] as? String == "worker_joined" }.compactMap { $0["worker"] as? Int }
+        XCTAssertEqual(joined, [1, 2])
+        let admitted = try XCTUnwrap(events.first { $0["event"] as? String == "worker_admitted" && $0["worker"] as? Int == 2 })
+        XCTAssertGreaterThanOrEqual(admitted["global_step"] as? Int ?? 0, 30)
+        XCTAssertEqual(events.filter { $0["event"] as? String == "step" }.last?["workers"] as? Int, 2)
+        for worker in cluster.workers {
+            XCTAssertEqual(worker.wait(timeout: 10), 0, worker.output)
+        }
+    }
+
+    func testAWorkerStoppedBySIGTERMLeavesCleanly() throws {
+        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
+        try cluster.addWorker()
+        let leaving = try cluster.addWorker()
+        XCTAssertTrue(cluster.waitForStep(20))
+        leaving.signal(SIGTERM)
+        XCTAssertEqual(leaving.wait(timeout: 10), 0, leaving.output)
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference)
+        let left = cluster.events().filter { $0["event"] as? String == "worker_left" }
+        XCTAssertEqual(left.first?["reason"] as? String, "stopped by a signal")
+        XCTAssertTrue(cluster.events().filter { $0["event"] as? String == "worker_timed_out" }.isEmpty)
+    }
+}
