@@ -11,7 +11,7 @@ struct BackpropServer: ParsableCommand {
         abstract: "The parameter server: waits for workers, deals out microbatches, averages gradients, applies the optimiser.",
         discussion: """
             Writes into the run directory: config.json, server.jsonl (every event), history.csv, \
-            checkpoint.safetensors (after every epoch), summary.json and endpoint (the address it listens on).
+            checkpoint.safetensors (after every epoch), summary.json, and while it runs, endpoint (the address it listens on).
             """
     )
 
@@ -57,6 +57,10 @@ struct BackpropServer: ParsableCommand {
             let path = runDir ?? resume.flatMap(runDirectory(of:)) ?? RunDirectory.defaultPath(prefix: "cluster")
             let directory = try RunDirectory(path: path, resuming: resume != nil)
             try directory.writeConfig(run.config)
+            // `endpoint` exists exactly while this server listens; one left by an earlier server is stale.
+            let endpointFile = directory.file("endpoint")
+            try? FileManager.default.removeItem(atPath: endpointFile)
+            defer { try? FileManager.default.removeItem(atPath: endpointFile) }
             let console = ConsoleSink(epochs: run.config.epochs, showSteps: !quiet)
             let sink = EventFanOut([
                 try JSONLinesSink(path: directory.file("server.jsonl"), process: "server"),
@@ -68,7 +72,7 @@ struct BackpropServer: ParsableCommand {
                 run: run, directory: directory,
                 options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout),
                 start: start, sink: sink, shouldStop: { StopSignal.requested })
-            try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: directory.file("endpoint")))
+            try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: endpointFile), options: .atomic)
             if !quiet {
                 print(run.model.summary(name: run.modelName))
                 print("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")

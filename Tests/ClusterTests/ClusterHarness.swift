@@ -73,10 +73,12 @@ final class TestCluster {
     let endpoint: String
 
     /// Starts the server with `flags` and waits until it listens.
-    init(_ test: XCTestCase, workersMin: Int, flags: [String], workerTimeout: Double = 1) throws {
+    /// `runDirectory` defaults to a fresh one under a new temporary root.
+    init(_ test: XCTestCase, workersMin: Int, flags: [String], workerTimeout: Double = 1, runDirectory: String? = nil) throws {
         root = NSTemporaryDirectory() + "backprop-cluster-" + UUID().uuidString
-        runDirectory = root + "/run"
+        self.runDirectory = runDirectory ?? root + "/run"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let runDirectory = self.runDirectory
         server = try Child("backprop-server",
                            ["--port", "0", "--workers-min", String(workersMin), "--worker-timeout", String(workerTimeout),
                             "--run-dir", runDirectory, "--quiet"] + flags,

@@ -82,4 +82,22 @@ final class ExactnessTests: XCTestCase {
         XCTAssertEqual(left.first?["reason"] as? String, "stopped by a signal")
         XCTAssertTrue(cluster.events().filter { $0["event"] as? String == "worker_timed_out" }.isEmpty)
     }
+
+    func testAServerResumedFromItsCheckpointEndsAsAnUninterruptedRun() throws {
+        var run = SmallRun(trainLimit: 1_500, epochs: 3)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        run.epochs = 1
+        let first = try TestCluster(self, workersMin: 1, flags: run.flags)
+        try first.addWorker()
+        XCTAssertEqual(first.waitForServer(), 0, first.server.output)
+
+        run.epochs = 3
+        let resumed = try TestCluster(self, workersMin: 2, flags: run.flags + ["--resume", first.runDirectory], runDirectory: first.runDirectory)
+        try resumed.addWorker()
+        try resumed.addWorker()
+        XCTAssertEqual(resumed.waitForServer(), 0, resumed.server.output)
+        XCTAssertEqual(resumed.checkpoint, reference)
+        let history = try String(contentsOfFile: first.runDirectory + "/history.csv", encoding: .utf8)
+        XCTAssertEqual(history.split(separator: "\n").map { $0.prefix(2) }, ["ep", "1,", "2,", "3,"])
+    }
 }
