@@ -22,13 +22,23 @@ public final class ConsoleSink: EventSink {
         case .step(let r):
             if r.step == 1 {
                 runningLoss = 0; runningCorrect = 0; runningSamples = 0
-                if interactive && showSteps { say("Epoch \(r.epoch)/\(epochs)") }
+                lastDraw = Date()
+                if showSteps { say("Epoch \(r.epoch)/\(epochs)") }
             }
             runningLoss += r.loss * Double(r.samples)
             runningCorrect += r.accuracy * Double(r.samples)
             runningSamples += r.samples
-            guard interactive && showSteps else { return }
+            guard showSteps else { return }
             let now = Date()
+            guard interactive else {
+                // Not a terminal: a plain progress line every 10 s instead of a bar.
+                if now.timeIntervalSince(lastDraw) >= 10 && r.step < r.stepsPerEpoch {
+                    lastDraw = now
+                    let n = Double(max(runningSamples, 1))
+                    say("epoch \(r.epoch)/\(epochs) step \(r.step)/\(r.stepsPerEpoch) - loss: \(fixed(runningLoss / n)) - accuracy: \(fixed(runningCorrect / n)) - \(r.workers) worker\(r.workers == 1 ? "" : "s")")
+                }
+                return
+            }
             if r.step == r.stepsPerEpoch || now.timeIntervalSince(lastDraw) > 0.1 {
                 lastDraw = now
                 let width = 30
@@ -41,7 +51,7 @@ public final class ConsoleSink: EventSink {
                 fflush(nil)
             }
         case .epoch(let r):
-            if !interactive || !showSteps { say("Epoch \(r.epoch)/\(epochs)") }
+            if !showSteps { say("Epoch \(r.epoch)/\(epochs)") }
             var line = "epoch \(r.epoch)/\(epochs) - \(fixed(r.seconds, 1))s - loss: \(fixed(r.loss)) - accuracy: \(fixed(r.accuracy))"
             if let loss = r.validationLoss, let accuracy = r.validationAccuracy {
                 line += " - val_loss: \(fixed(loss)) - val_accuracy: \(fixed(accuracy))"
@@ -76,8 +86,7 @@ public final class ConsoleSink: EventSink {
             print("\r\u{1B}[K", terminator: "")
             barShown = false
         }
-        print(line)
-        fflush(nil)
+        CommandSupport.say(line)
     }
 }
 
@@ -87,10 +96,15 @@ public final class WorkerConsole: EventSink {
 
     public func record(_ event: TrainingEvent) {
         if case let .messageRejected(_, reason) = event {
-            print("rejected a message: \(reason)")
-            fflush(nil)
+            say("rejected a message: \(reason)")
         }
     }
+}
+
+/// Prints a line and flushes it at once, so a log file shows it even if the process is killed next.
+public func say(_ line: String) {
+    print(line)
+    fflush(nil)
 }
 
 /// `value` with `digits` decimals.

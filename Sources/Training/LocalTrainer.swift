@@ -26,7 +26,7 @@ public final class LocalTrainer: StepGradientSource {
         try loop.train(from: start, using: self)
     }
 
-    public var liveWorkers: Int { 1 }
+    public var workersInLastStep: Int { 1 }
 
     public func accumulate(
         microbatches: [Range<Int>], epoch: Int, order: [Int], version: Int,

@@ -39,6 +39,8 @@ public final class ParameterServer: StepGradientSource {
         var pending: [Int]
         var gradients: [[Float]?]
         var metrics: [BatchMetrics?]
+        /// Workers whose gradients were accepted.
+        var contributors: Set<UInt32> = []
         var done: Bool { !gradients.contains { $0 == nil } }
     }
 
@@ -88,7 +90,7 @@ public final class ParameterServer: StepGradientSource {
         }
     }
 
-    public var liveWorkers: Int { members.ids(in: .active).count }
+    public private(set) var workersInLastStep = 0
 
     // MARK: - Steps
 
@@ -124,6 +126,7 @@ public final class ParameterServer: StepGradientSource {
             guard let gradient = state.gradients[index], let metrics = state.metrics[index] else { continue }
             step.add(gradient, metrics: metrics)
         }
+        workersInLastStep = state.contributors.count
         current = nil
     }
 
@@ -292,6 +295,7 @@ public final class ParameterServer: StepGradientSource {
         }
         state.gradients[report.microbatch] = report.values
         state.metrics[report.microbatch] = BatchMetrics(lossSum: report.lossSum, correct: report.correct, count: report.samples)
+        state.contributors.insert(id)
         current = state
         worker.outstanding.remove(report.microbatch)
         worker.microbatchesDone += 1

@@ -64,8 +64,8 @@ public protocol StepGradientSource: AnyObject {
         parameters: [Float], into step: inout StepGradient
     ) throws
 
-    /// Workers computing right now (1 in a single process).
-    var liveWorkers: Int { get }
+    /// Workers whose gradients made up the last step (1 in a single process).
+    var workersInLastStep: Int { get }
 }
 
 /// The training recipe shared by `backprop train` and the parameter server.
@@ -84,8 +84,17 @@ final class TrainingLoop {
         self.sink = sink
     }
 
-    /// Trains every remaining epoch with `source`, then tests and writes `summary.json`.
+    /// Trains every remaining epoch with `source`, then tests and writes `summary.json`; a failure is logged as a `failed` event.
     func train(from start: StartingState, using source: any StepGradientSource) throws -> RunResult {
+        do {
+            return try trainEpochs(from: start, using: source)
+        } catch {
+            sink.record(.failed(reason: "\(error)"))
+            throw error
+        }
+    }
+
+    private func trainEpochs(from start: StartingState, using source: any StepGradientSource) throws -> RunResult {
         let model = run.model
         let config = run.config
         var parameters = start.parameters
@@ -116,7 +125,7 @@ final class TrainingLoop {
                 sink.record(.step(StepRecord(
                     epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,
                     globalStep: optimizer.step, loss: step.metrics.meanLoss, accuracy: step.metrics.accuracy,
-                    samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.liveWorkers)))
+                    samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.workersInLastStep)))
             }
             let epochSeconds = Date().timeIntervalSince(epochStart)
             trainedSamples += epochMetrics.count

@@ -74,10 +74,10 @@ struct BackpropServer: ParsableCommand {
                 start: start, sink: sink, shouldStop: { StopSignal.requested })
             try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: endpointFile), options: .atomic)
             if !quiet {
-                print(run.model.summary(name: run.modelName))
-                print("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
+                say(run.model.summary(name: run.modelName))
+                say("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
             }
-            print("listening on \(server.endpoint); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
+            say("listening on \(server.endpoint); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
             _ = try server.serve()
         }
     }

@@ -42,7 +42,7 @@ struct BackpropWorker: ParsableCommand {
             let host = ProcessInfo.processInfo.hostName
             let options = WorkerOptions(server: server, name: name ?? "\(host)-\(getpid())", expectedModel: model,
                                         serverTimeout: serverTimeout, logDirectory: logDir)
-            print("worker \(options.name): joining \(server)")
+            say("worker \(options.name): joining \(server)")
             let worker = Worker(options: options, console: WorkerConsole(),
                                 protocolVersion: protocolVersion ?? Training.protocolVersion,
                                 shouldStop: { StopSignal.requested })
