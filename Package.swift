@@ -67,6 +67,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
-        .testTarget(name: "ClusterTests", dependencies: ["backprop-server", "backprop-worker", "Training"]),
+        .testTarget(name: "ClusterTests", dependencies: ["backprop-server", "backprop-worker", "Training", "Messaging"]),
     ]
 )

@@ -75,6 +75,10 @@ public final class ConsoleSink: EventSink {
             say("step \(step + 1): \(microbatches) microbatch\(microbatches == 1 ? "" : "es") of worker \(worker) handed to others")
         case let .messageRejected(worker, reason):
             say("rejected a message\(worker == 0 ? "" : " from worker \(worker)"): \(reason)")
+        case let .checkpointFailed(path, reason):
+            say("checkpoint NOT written: \(reason) (\(path)); the previous checkpoint is unchanged, training goes on")
+        case let .workerRejoining(worker, reason):
+            say("worker \(worker) joins again: \(reason)")
         case .checkpoint, .runStarted, .workerStep:
             break
         }
@@ -90,13 +94,15 @@ public final class ConsoleSink: EventSink {
     }
 }
 
-/// Prints a worker's noteworthy events: rejected messages only (its steps go to its JSON Lines log).
+/// Prints a worker's noteworthy events: rejected messages and rejoins (its steps go to its JSON Lines log).
 public final class WorkerConsole: EventSink {
     public init() {}
 
     public func record(_ event: TrainingEvent) {
-        if case let .messageRejected(_, reason) = event {
-            say("rejected a message: \(reason)")
+        switch event {
+        case let .messageRejected(_, reason): say("rejected a message: \(reason)")
+        case let .workerRejoining(_, reason): say("joining again: \(reason)")
+        default: break
         }
     }
 }

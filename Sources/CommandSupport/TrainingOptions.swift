@@ -41,6 +41,9 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Use only the first N test samples.")
     var testLimit: Int?
 
+    @Option(help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
+    var checkpointEvery: Int?
+
     /// The run configuration these flags describe.
     public var config: RunConfig {
         var config = RunConfig()
@@ -56,6 +59,7 @@ public struct TrainingOptions: ParsableArguments {
         config.validationSplit = validationSplit
         config.trainLimit = trainLimit
         config.testLimit = testLimit
+        config.checkpointEvery = checkpointEvery
         return config
     }
 

@@ -102,6 +102,8 @@ extension Body {
             self = .shutdown(reason: try Self.text(body, kind: kind))
         case .error:
             self = .error(reason: try Self.text(body, kind: kind))
+        case .rejoin:
+            self = .rejoin(reason: try Self.text(body, kind: kind))
         }
     }
 

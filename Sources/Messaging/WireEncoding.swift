@@ -31,7 +31,7 @@ extension Body {
         switch self {
         case .join(let name, let pid, let model):
             return JoinJSON.encode(name: name, pid: pid, model: model)
-        case .welcome(let text), .leave(let text), .shutdown(let text), .error(let text):
+        case .welcome(let text), .leave(let text), .shutdown(let text), .error(let text), .rejoin(let text):
             return Array(text.utf8)
         case .ready, .heartbeat:
             return []

@@ -18,6 +18,8 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case shutdown
     /// Server → worker: why the worker is refused or dropped.
     case error
+    /// Server → worker: this server does not know the worker (it restarted, or dropped the worker); join again.
+    case rejoin
 
     /// Whether messages of this kind may carry a Float32 payload frame.
     var carriesPayload: Bool {
@@ -85,6 +87,8 @@ public enum Body: Equatable, Sendable {
     case shutdown(reason: String)
     /// Server → worker: refused or dropped, and why.
     case error(reason: String)
+    /// Server → worker: not a member (any more); join again.
+    case rejoin(reason: String)
 
     /// The header kind this body is sent as.
     public var kind: MessageKind {
@@ -98,6 +102,7 @@ public enum Body: Equatable, Sendable {
         case .leave: .leave
         case .shutdown: .shutdown
         case .error: .error
+        case .rejoin: .rejoin
         }
     }
 
@@ -155,7 +160,7 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
             fields += ["epoch=\(epoch)", "microbatches=\(microbatches.count)", "samples=\(samples)", "elements=\(weights.count)"]
         case .gradients(let report):
             fields += ["microbatch=\(report.microbatch)", "samples=\(report.samples)", "elements=\(report.values.count)"]
-        case .leave(let reason), .shutdown(let reason), .error(let reason):
+        case .leave(let reason), .shutdown(let reason), .error(let reason), .rejoin(let reason):
             fields.append("reason=\(Self.quoted(reason))")
         }
         return fields.joined(separator: " ")

@@ -176,7 +176,7 @@ public final class ParameterServer: StepGradientSource {
         let now = monotonicSeconds()
         for worker in members.live where now - worker.lastSeen > options.workerTimeout {
             let silent = now - worker.lastSeen
-            lose(worker.id, reason: "dropped after \(Int(silent)) s of silence; start the worker again to rejoin",
+            lose(worker.id, reason: "dropped after \(Int(silent)) s of silence",
                  event: .workerTimedOut(worker: Int(worker.id), silentSeconds: silent))
         }
     }
@@ -240,9 +240,10 @@ public final class ParameterServer: StepGradientSource {
             return join(routing: routing, name: name, pid: pid, model: model, runID: message.runID)
         }
         guard var worker = known else {
-            let why = members.droppedReason(routing: routing) ?? "unknown worker; send join first"
+            // A worker this server dropped, or one that knew a previous server: it may join again.
+            let why = members.droppedReason(routing: routing) ?? "this server does not know the worker (it may have restarted)"
             reject(0, "\(message.body.kind) from a peer that is not a member: \(why)")
-            sendError(why, to: routing)
+            send(Message(runID: runID, sender: 0, step: 0, body: .rejoin(reason: why)), to: routing)
             return
         }
         guard message.runID == runID, message.sender == worker.id else {
@@ -259,7 +260,7 @@ public final class ParameterServer: StepGradientSource {
             accept(report, step: message.step, from: worker.id)
         case .leave(let reason):
             lose(worker.id, reason: "left: \(reason)", event: .workerLeft(worker: Int(worker.id), reason: reason))
-        case .join, .welcome, .assignment, .shutdown, .error:
+        case .join, .welcome, .assignment, .shutdown, .error, .rejoin:
             reject(Int(worker.id), "a worker may not send \(message.body.kind)")
         }
     }

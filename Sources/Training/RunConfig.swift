@@ -23,6 +23,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// Keep only the first N training / test samples (nil = all).
     public var trainLimit: Int?
     public var testLimit: Int?
+    /// Also checkpoint every N optimiser steps (nil = only at the end of each epoch).
+    public var checkpointEvery: Int?
 
     public init() {}
 
@@ -48,6 +50,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         }
         if let n = trainLimit, n < 1 { throw fail("--train-limit must be at least 1, got \(n)") }
         if let n = testLimit, n < 1 { throw fail("--test-limit must be at least 1, got \(n)") }
+        if let n = checkpointEvery, n < 1 { throw fail("--checkpoint-every must be at least 1 step, got \(n)") }
     }
 
     /// The configuration as flat log fields, in a stable order.
@@ -61,6 +64,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         ]
         if let n = trainLimit { out.append(("train_limit", .int(n))) }
         if let n = testLimit { out.append(("test_limit", .int(n))) }
+        if let n = checkpointEvery { out.append(("checkpoint_every", .int(n))) }
         return out
     }
 }

@@ -29,6 +29,11 @@ public struct StartingState: Sendable {
     public var optimizer: any Optimizer
     /// 0-based index of the first epoch to train.
     public var firstEpoch: Int
+    /// 0-based index of the first step to take in that epoch (non-zero after a mid-epoch checkpoint).
+    public var firstStep = 0
+    /// Training metrics and seconds of the part of `firstEpoch` done before the checkpoint.
+    public var epochSoFar = BatchMetrics()
+    public var epochSecondsSoFar = 0.0
 
     /// Loads what `start` names for `run`: checks that a checkpoint fits the model, and that a
     /// resumed run has the same seed, data and batching and still has epochs to train.
@@ -48,9 +53,19 @@ public struct StartingState: Sendable {
                 throw TrainingError.badConfig(
                     "the checkpoint has already completed \(checkpoint.epoch) epoch\(checkpoint.epoch == 1 ? "" : "s"); pass --epochs greater than \(checkpoint.epoch) to train more")
             }
+            let stepInEpoch = checkpoint.step - checkpoint.epoch * run.plan.stepsPerEpoch
+            guard (0..<run.plan.stepsPerEpoch).contains(stepInEpoch) else {
+                throw TrainingError.checkpoint(path: path, reason: "step \(checkpoint.step) does not fall in epoch \(checkpoint.epoch + 1) of \(run.plan.stepsPerEpoch) steps")
+            }
             try checkpoint.restore(into: &optimizer)
             parameters = checkpoint.parameters
             firstEpoch = checkpoint.epoch
+            firstStep = stepInEpoch
+            let partial = checkpoint.metadata
+            epochSoFar = BatchMetrics(lossSum: Double(partial["epoch_loss_sum"] ?? "") ?? 0,
+                                      correct: Int(partial["epoch_correct"] ?? "") ?? 0,
+                                      count: Int(partial["epoch_samples"] ?? "") ?? 0)
+            epochSecondsSoFar = Double(partial["epoch_seconds"] ?? "") ?? 0
         }
     }
 }
@@ -110,10 +125,11 @@ final class TrainingLoop {
         let runStart = Date()
 
         for epoch in firstEpoch..<config.epochs {
-            let epochStart = Date()
+            let resuming = epoch == firstEpoch
+            let epochStart = Date().addingTimeInterval(resuming ? -start.epochSecondsSoFar : 0)
             let order = EpochPlan.order(sampleCount: run.train.count, epoch: epoch, seed: config.seed)
-            var epochMetrics = BatchMetrics()
-            for stepIndex in 0..<run.plan.stepsPerEpoch {
+            var epochMetrics = resuming ? start.epochSoFar : BatchMetrics()
+            for stepIndex in (resuming ? start.firstStep : 0)..<run.plan.stepsPerEpoch {
                 let stepStart = Date()
                 step.reset()
                 try source.accumulate(
@@ -126,6 +142,10 @@ final class TrainingLoop {
                     epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,
                     globalStep: optimizer.step, loss: step.metrics.meanLoss, accuracy: step.metrics.accuracy,
                     samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.workersInLastStep)))
+                if let every = config.checkpointEvery, optimizer.step % every == 0, stepIndex + 1 < run.plan.stepsPerEpoch {
+                    saveCheckpoint(parameters, optimizer, completedEpochs: epoch, partial: epochMetrics,
+                                   seconds: Date().timeIntervalSince(epochStart))
+                }
             }
             let epochSeconds = Date().timeIntervalSince(epochStart)
             trainedSamples += epochMetrics.count
@@ -138,10 +158,7 @@ final class TrainingLoop {
                 seconds: Date().timeIntervalSince(epochStart), samplesPerSecond: Double(epochMetrics.count) / max(epochSeconds, 1e-9))
             history.append(record)
             sink.record(.epoch(record))
-            let checkpoint = Checkpoint(model: model, parameters: parameters, optimizer: optimizer, epoch: epoch + 1,
-                                        seed: config.seed, extra: run.checkpointMetadata)
-            try CheckpointFile.write(checkpoint, for: model, to: directory.checkpoint)
-            sink.record(.checkpoint(path: directory.checkpoint, epoch: epoch + 1, step: optimizer.step))
+            saveCheckpoint(parameters, optimizer, completedEpochs: epoch + 1, partial: BatchMetrics(), seconds: 0)
         }
 
         let test = evaluate(model: model, parameters: parameters, on: run.test, workspace: evaluation)
@@ -152,6 +169,27 @@ final class TrainingLoop {
             seconds: Date().timeIntervalSince(runStart), parameters: parameters)
         try writeSummary(result)
         return result
+    }
+
+    /// Writes the checkpoint; a failure is logged and training goes on, the previous checkpoint intact.
+    ///
+    /// `partial` and `seconds` describe the epoch in progress (empty at an epoch's end), so that a
+    /// resumed run reports the same epoch metrics.
+    private func saveCheckpoint(_ parameters: [Float], _ optimizer: any Optimizer, completedEpochs: Int,
+                                partial: BatchMetrics, seconds: Double) {
+        var extra = run.checkpointMetadata
+        extra["epoch_loss_sum"] = "\(partial.lossSum)"
+        extra["epoch_correct"] = String(partial.correct)
+        extra["epoch_samples"] = String(partial.count)
+        extra["epoch_seconds"] = "\(seconds)"
+        let checkpoint = Checkpoint(model: run.model, parameters: parameters, optimizer: optimizer, epoch: completedEpochs,
+                                    seed: run.config.seed, extra: extra)
+        do {
+            try CheckpointFile.write(checkpoint, for: run.model, to: directory.checkpoint)
+            sink.record(.checkpoint(path: directory.checkpoint, epoch: completedEpochs, step: optimizer.step))
+        } catch {
+            sink.record(.checkpointFailed(path: directory.checkpoint, reason: "\(error)"))
+        }
     }
 
     private func writeSummary(_ result: RunResult) throws {

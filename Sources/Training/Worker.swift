@@ -32,6 +32,12 @@ public final class Worker {
         case stopped
     }
 
+    /// How one membership ended: as the run ends, or with a request to join again.
+    private enum MembershipEnd {
+        case done(Outcome)
+        case rejoin
+    }
+
     /// Joins, trains until the server shuts it down or it is stopped; throws `ClusterError` otherwise.
     public func run() throws -> Outcome {
         let context = try ZMQContext()
@@ -43,23 +49,34 @@ public final class Worker {
         try socket.setReconnectInterval(milliseconds: 100)
         try socket.connect(options.server)
 
-        guard let (workerID, runID, info) = try join(socket) else { return .stopped }
-        let run: PreparedRun
-        do {
-            run = try PreparedRun(config: info.config)
-        } catch {
-            send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "cannot prepare the run: \(error)")))
-            throw ClusterError.badWelcome("\(error)")
+        // A server that restarts, or that dropped this worker, asks it to join again.
+        var prepared: (config: RunConfig, run: PreparedRun)?
+        while true {
+            guard let (workerID, runID, info) = try join(socket) else { return .stopped }
+            let run: PreparedRun
+            if let prepared, prepared.config == info.config {
+                run = prepared.run
+            } else {
+                do {
+                    run = try PreparedRun(config: info.config)
+                } catch {
+                    send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "cannot prepare the run: \(error)")))
+                    throw ClusterError.badWelcome("\(error)")
+                }
+                prepared = (info.config, run)
+            }
+            guard run.model.parameterCount == info.parameterCount, run.model.spec == info.modelSpec else {
+                let why = "the server's model \(info.modelSpec) has \(info.parameterCount) parameters; this build makes \(run.model.parameterCount) from it"
+                send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: why)))
+                throw ClusterError.badWelcome(why)
+            }
+            let sink = logSink(workerID: workerID, info: info)
+            try socket.setMaxMessageSize(Int64(run.model.parameterCount * 4 + (1 << 20)))
+            send(socket, Message(runID: runID, sender: workerID, step: 0, body: .ready))
+            if case .done(let outcome) = try work(socket, run: run, workerID: workerID, runID: runID, sink: sink) {
+                return outcome
+            }
         }
-        guard run.model.parameterCount == info.parameterCount, run.model.spec == info.modelSpec else {
-            let why = "the server's model \(info.modelSpec) has \(info.parameterCount) parameters; this build makes \(run.model.parameterCount) from it"
-            send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: why)))
-            throw ClusterError.badWelcome(why)
-        }
-        let sink = logSink(workerID: workerID, info: info)
-        try socket.setMaxMessageSize(Int64(run.model.parameterCount * 4 + (1 << 20)))
-        send(socket, Message(runID: runID, sender: workerID, step: 0, body: .ready))
-        return try work(socket, run: run, workerID: workerID, runID: runID, sink: sink)
     }
 
     // MARK: - Joining
@@ -107,7 +124,7 @@ public final class Worker {
 
     // MARK: - Working
 
-    private func work(_ socket: ZMQSocket, run: PreparedRun, workerID: UInt32, runID: UInt64, sink: any EventSink) throws -> Outcome {
+    private func work(_ socket: ZMQSocket, run: PreparedRun, workerID: UInt32, runID: UInt64, sink: any EventSink) throws -> MembershipEnd {
         let computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
         var gradient = [Float](repeating: 0, count: run.model.parameterCount)
         var orders: (epoch: Int, order: [Int])?
@@ -120,7 +137,7 @@ public final class Worker {
         while true {
             if shouldStop() {
                 send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "stopped by a signal")))
-                return .stopped
+                return .done(.stopped)
             }
             guard let frames = try socket.receive(timeoutMilliseconds: Int32(options.heartbeatInterval * 1000)) else {
                 let now = monotonicSeconds()
@@ -142,7 +159,8 @@ public final class Worker {
                 sink.record(.messageRejected(worker: 0, reason: "\(error)"))
                 continue
             }
-            guard message.runID == runID else {
+            // A restarted server has a new run id; its request to join again is the one message to take from it.
+            guard message.runID == runID || message.body.kind == .rejoin else {
                 sink.record(.messageRejected(worker: 0, reason: "message for run \(message.runID), this worker is in run \(runID)"))
                 continue
             }
@@ -182,9 +200,12 @@ public final class Worker {
                 break
             case .shutdown(let reason):
                 send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "finished")))
-                return .finished(reason)
+                return .done(.finished(reason))
             case .error(let reason):
                 throw ClusterError.refused(reason)
+            case .rejoin(let reason):
+                sink.record(.workerRejoining(worker: Int(workerID), reason: reason))
+                return .rejoin
             case .join, .ready, .gradients, .leave:
                 sink.record(.messageRejected(worker: 0, reason: "a server may not send \(message.body.kind)"))
             }

@@ -7,31 +7,46 @@ public struct LogFileError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
-/// An append-only text file, flushed after every write so a crash loses at most the last line.
+/// An append-only text file; each line goes to the kernel in one `write`, so a crash loses at most the last line.
+///
+/// A failed write (a full disk, a size limit) never stops training: the line is lost, and the
+/// first such failure is reported once on standard error.
 final class TextAppender {
     let path: String
-    private let handle: FileHandle
+    private let fd: Int32
+    private var reportedFailure = false
 
     init(path: String, truncate: Bool) throws {
         self.path = path
-        let manager = FileManager.default
-        if truncate || !manager.fileExists(atPath: path) {
-            guard manager.createFile(atPath: path, contents: nil) else {
-                throw LogFileError(path: path, reason: "cannot create the file")
-            }
+        let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0)
+        let fd = open(path, flags, 0o644)
+        guard fd >= 0 else {
+            throw LogFileError(path: path, reason: "cannot open the file for writing: \(String(cString: strerror(errno)))")
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw LogFileError(path: path, reason: "cannot open the file for writing")
-        }
-        self.handle = handle
-        handle.seekToEndOfFile()
+        self.fd = fd
     }
 
     func append(line: String) {
-        handle.write(Data((line + "\n").utf8))
+        var bytes = Array((line + "\n").utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return write(fd, base + written, raw.count - written)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                if !reportedFailure {
+                    reportedFailure = true
+                    FileHandle.standardError.write(Data("warning: \(path): cannot write (\(String(cString: strerror(errno)))); log lines are being lost\n".utf8))
+                }
+                return
+            }
+            written += n
+        }
     }
 
-    deinit { try? handle.close() }
+    deinit { close(fd) }
 }
 
 /// Writes each event as one JSON Lines record: `{"time":<unix seconds>,"event":…,"process":…,…}`.
@@ -58,11 +73,23 @@ public final class HistoryCSVSink: EventSink {
     private let file: TextAppender
 
     /// Starts `path` afresh with the header row, or appends to it when `append` is set (a resumed run).
-    public init(path: String, append: Bool = false) throws {
-        let exists = FileManager.default.fileExists(atPath: path)
-        file = try TextAppender(path: path, truncate: !append)
-        if !append || !exists {
+    ///
+    /// A resumed run passes `keepingEpochsThrough`: rows of later epochs, written by a run that
+    /// died before checkpointing them, are dropped, since the resumed run writes them again.
+    public init(path: String, append: Bool = false, keepingEpochsThrough: Int? = nil) throws {
+        let existing = append ? (try? String(contentsOfFile: path, encoding: .utf8)) : nil
+        var keep: [Substring] = []
+        if let existing, let last = keepingEpochsThrough {
+            keep = existing.split(separator: "\n").dropFirst().filter { row in
+                guard let epoch = Int(row.prefix { $0 != "," }) else { return false }
+                return epoch <= last
+            }
+        }
+        let rewrite = existing == nil || keepingEpochsThrough != nil
+        file = try TextAppender(path: path, truncate: rewrite)
+        if rewrite {
             file.append(line: EpochRecord.columns.joined(separator: ","))
+            keep.forEach { file.append(line: String($0)) }
         }
     }
 

@@ -31,6 +31,10 @@ public enum TrainingEvent: Sendable {
     case messageRejected(worker: Int, reason: String)
     /// A worker finished its share of one step.
     case workerStep(WorkerStepRecord)
+    /// The server did not know this worker any more (it restarted, or dropped the worker), so it joins again.
+    case workerRejoining(worker: Int, reason: String)
+    /// A checkpoint could not be written; the previous one is unchanged and training goes on.
+    case checkpointFailed(path: String, reason: String)
 
     /// The `event` field.
     public var kind: String {
@@ -49,6 +53,8 @@ public enum TrainingEvent: Sendable {
         case .reassigned: return "reassigned"
         case .messageRejected: return "message_rejected"
         case .workerStep: return "worker_step"
+        case .workerRejoining: return "worker_rejoining"
+        case .checkpointFailed: return "checkpoint_failed"
         }
     }
 
@@ -83,6 +89,10 @@ public enum TrainingEvent: Sendable {
             return [("worker", .int(worker)), ("reason", .string(reason))]
         case .workerStep(let r):
             return r.fields
+        case let .workerRejoining(worker, reason):
+            return [("worker", .int(worker)), ("reason", .string(reason))]
+        case let .checkpointFailed(path, reason):
+            return [("path", .string(path)), ("reason", .string(reason))]
         }
     }
 }

@@ -64,7 +64,7 @@ struct BackpropServer: ParsableCommand {
             let console = ConsoleSink(epochs: run.config.epochs, showSteps: !quiet)
             let sink = EventFanOut([
                 try JSONLinesSink(path: directory.file("server.jsonl"), process: "server"),
-                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil),
+                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil, keepingEpochsThrough: resume != nil ? start.firstEpoch : nil),
                 console,
             ])
             let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"

@@ -47,8 +47,8 @@ struct BackpropWorker: ParsableCommand {
                                 protocolVersion: protocolVersion ?? Training.protocolVersion,
                                 shouldStop: { StopSignal.requested })
             switch try worker.run() {
-            case .finished(let reason): print("worker \(options.name): done (\(reason))")
-            case .stopped: print("worker \(options.name): stopped; left the cluster")
+            case .finished(let reason): say("worker \(options.name): done (\(reason))")
+            case .stopped: say("worker \(options.name): stopped; left the cluster")
             }
         }
     }

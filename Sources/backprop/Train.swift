@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
             let console = ConsoleSink(epochs: run.config.epochs)
             var sinks: [any EventSink] = [
                 try JSONLinesSink(path: directory.file("train.jsonl"), process: "trainer"),
-                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil),
+                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil, keepingEpochsThrough: resume != nil ? start.firstEpoch : nil),
             ]
             if !quiet {
                 print(run.model.summary(name: run.modelName))

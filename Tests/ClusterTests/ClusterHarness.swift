@@ -74,13 +74,15 @@ final class TestCluster {
 
     /// Starts the server with `flags` and waits until it listens.
     /// `runDirectory` defaults to a fresh one under a new temporary root.
-    init(_ test: XCTestCase, workersMin: Int, flags: [String], workerTimeout: Double = 1, runDirectory: String? = nil) throws {
+    /// `explicitPort`: `flags` hold a `--port`, so the harness does not ask for a free one.
+    init(_ test: XCTestCase, workersMin: Int, flags: [String], workerTimeout: Double = 1, runDirectory: String? = nil,
+         explicitPort: Bool = false) throws {
         root = NSTemporaryDirectory() + "backprop-cluster-" + UUID().uuidString
         self.runDirectory = runDirectory ?? root + "/run"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let runDirectory = self.runDirectory
         server = try Child("backprop-server",
-                           ["--port", "0", "--workers-min", String(workersMin), "--worker-timeout", String(workerTimeout),
+                           (explicitPort ? [] : ["--port", "0"]) + ["--workers-min", String(workersMin), "--worker-timeout", String(workerTimeout),
                             "--run-dir", runDirectory, "--quiet"] + flags,
                            outputPath: root + "/server.log")
         let root = self.root

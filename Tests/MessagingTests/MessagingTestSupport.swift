@@ -54,6 +54,7 @@ enum Samples {
         Message(runID: 0xDEAD_BEEF, sender: 2, step: 18, body: .leave(reason: "SIGTERM")),
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 99, body: .shutdown(reason: "training finished")),
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 0, body: .error(reason: "")),
+        Message(runID: 0xDEAD_BEEF, sender: 0, step: 0, body: .rejoin(reason: "this server does not know worker 3")),
     ]
 
     static func message(_ kind: MessageKind) -> Message {

@@ -1,0 +1,126 @@
+import Foundation
+import Messaging
+import XCTest
+
+/// The faults real clusters have: each must leave the final weights exactly as an undisturbed run's.
+final class FaultTests: XCTestCase {
+    func testAServerKilledAndRestartedEndsAsAnUninterruptedRun() throws {
+        var run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        run.learningRate = 0.003
+        let flags = run.flags + ["--checkpoint-every", "10"]
+        let first = try TestCluster(self, workersMin: 2, flags: flags)
+        try first.addWorker()
+        try first.addWorker()
+        XCTAssertTrue(first.waitForStep(55), first.server.output)
+        first.server.signal(SIGKILL)
+        XCTAssertNotNil(first.server.wait(timeout: 10))
+        let port = try XCTUnwrap(first.endpoint.split(separator: ":").last.map(String.init))
+
+        let restartedAt = Date()
+        let second = try TestCluster(self, workersMin: 2, flags: flags + ["--resume", first.runDirectory, "--port", port],
+                                     runDirectory: first.runDirectory, explicitPort: true)
+        XCTAssertEqual(second.waitForServer(), 0, second.server.output)
+        XCTAssertEqual(second.checkpoint, reference, "the resumed run's weights differ from an uninterrupted run's")
+        // The workers that were running reconnected by themselves and finished cleanly.
+        for worker in first.workers {
+            XCTAssertEqual(worker.wait(timeout: 15), 0, worker.output)
+            XCTAssertTrue(worker.output.contains("joining again"), worker.output)
+        }
+        // server.jsonl holds both servers' events; the second begins at its run_started.
+        let all = second.events()
+        let secondStart = try XCTUnwrap(all.lastIndex { $0["event"] as? String == "run_started" })
+        let events = all[secondStart...]
+        let resumedSteps = events.filter { $0["event"] as? String == "step" }.compactMap { $0["global_step"] as? Int }
+        XCTAssertEqual(resumedSteps.first, 51, "the checkpoint at step 50 should be the resume point")
+        XCTAssertEqual(resumedSteps.last, 2 * 85)
+        let history = try String(contentsOfFile: first.runDirectory + "/history.csv", encoding: .utf8)
+        XCTAssertEqual(history.split(separator: "\n").map { $0.prefix(2) }, ["ep", "1,", "2,"])
+        print("server restart: \(String(format: "%.2f", Date().timeIntervalSince(restartedAt))) s from restart to the end of the run")
+    }
+
+    func testAFrozenWorkerIsDroppedAndRejoinsWithoutStaleGradients() throws {
+        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
+        try cluster.addWorker()
+        let frozen = try cluster.addWorker()
+        XCTAssertTrue(cluster.waitForStep(20))
+        frozen.signal(SIGSTOP)
+        Thread.sleep(forTimeInterval: 2.5)
+        frozen.signal(SIGCONT)
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference)
+        XCTAssertEqual(frozen.wait(timeout: 15), 0, frozen.output)
+
+        let events = cluster.events()
+        let frozenID = events.first { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(frozen.pid) }?["worker"] as? Int
+        XCTAssertTrue(events.contains { $0["event"] as? String == "worker_timed_out" && $0["worker"] as? Int == frozenID },
+                      "the frozen worker was not dropped")
+        let joins = events.filter { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(frozen.pid) }
+        XCTAssertEqual(joins.count, 2, "the frozen worker should join again after it wakes")
+        XCTAssertTrue(frozen.output.contains("joining again: dropped after"), frozen.output)
+    }
+
+    func testASlowWorkerOnlySlowsTheRun() throws {
+        let run = SmallRun(trainLimit: 2_000, epochs: 1)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags, workerTimeout: 2)
+        try cluster.addWorker()
+        let slow = try cluster.addWorker()
+        // Freeze the worker for 0.2 s of every 0.3 s: slow, but never silent for the timeout.
+        let done = DispatchSemaphore(value: 0)
+        let pid = slow.pid
+        Thread.detachNewThread {
+            while done.wait(timeout: .now() + 0.1) == .timedOut {
+                kill(pid, SIGSTOP)
+                usleep(200_000)
+                kill(pid, SIGCONT)
+            }
+            kill(pid, SIGCONT)
+        }
+        let status = cluster.waitForServer()
+        done.signal()
+        XCTAssertEqual(status, 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference)
+        XCTAssertFalse(cluster.events().contains { $0["event"] as? String == "worker_timed_out" })
+    }
+
+    func testAFailedCheckpointWriteKeepsThePreviousOneAndTrainingGoesOn() throws {
+        let run = SmallRun(trainLimit: 2_000, epochs: 2)
+        let cluster = try TestCluster(self, workersMin: 1, flags: run.flags + ["--checkpoint-every", "5"])
+        // Workers are not started yet, so no checkpoint can be written before the blocker is in place.
+        let path = cluster.runDirectory + "/checkpoint.safetensors"
+        try cluster.addWorker()
+        XCTAssertTrue(cluster.waitForStep(12))
+        let before = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        // A directory where the server's temporary file would go makes every later write fail.
+        try FileManager.default.createDirectory(atPath: path + ".tmp-\(cluster.server.pid)", withIntermediateDirectories: false)
+        let snapshot = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        let failures = cluster.events().filter { $0["event"] as? String == "checkpoint_failed" }
+        XCTAssertFalse(failures.isEmpty)
+        XCTAssertTrue((failures.first?["reason"] as? String ?? "").contains("the previous checkpoint is unchanged"))
+        XCTAssertTrue(cluster.server.output.contains("checkpoint NOT written"), cluster.server.output)
+        XCTAssertEqual(FileManager.default.contents(atPath: path), snapshot, "a failed write changed the checkpoint")
+        XCTAssertGreaterThanOrEqual(snapshot.count, before.count / 2)
+        XCTAssertNotNil(FileManager.default.contents(atPath: cluster.runDirectory + "/summary.json"), "training did not finish")
+    }
+
+    func testATornCheckpointIsRefusedOnResume() throws {
+        let run = SmallRun(trainLimit: 600, epochs: 1)
+        let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
+        try cluster.addWorker()
+        XCTAssertEqual(cluster.waitForServer(), 0)
+        let path = cluster.runDirectory + "/checkpoint.safetensors"
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
+        let resumed = try Child("backprop-server", ["--port", "0", "--resume", cluster.runDirectory] + SmallRun(trainLimit: 600, epochs: 2).flags,
+                                outputPath: cluster.root + "/resume.log")
+        XCTAssertEqual(resumed.wait(timeout: 30), 1)
+        let lines = resumed.output.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, resumed.output)
+        XCTAssertTrue(resumed.output.hasPrefix("error: \(path): "), resumed.output)
+        XCTAssertTrue(resumed.output.contains("truncated file?"), resumed.output)
+    }
+}
