@@ -10,6 +10,7 @@ public final class ConsoleSink: EventSink {
     private var lastDraw = Date.distantPast
     private var runningLoss = 0.0, runningCorrect = 0.0, runningSamples = 0
     private var barShown = false
+    private var rejected = 0
 
     public init(epochs: Int, showSteps: Bool = true, interactive: Bool = isatty(STDOUT_FILENO) == 1) {
         self.epochs = epochs
@@ -74,7 +75,13 @@ public final class ConsoleSink: EventSink {
         case let .reassigned(worker, microbatches, step):
             say("step \(step + 1): \(microbatches) microbatch\(microbatches == 1 ? "" : "es") of worker \(worker) handed to others")
         case let .messageRejected(worker, reason):
-            say("rejected a message\(worker == 0 ? "" : " from worker \(worker)"): \(reason)")
+            // A flood must not drown the console: the first few, then a count now and then.
+            rejected += 1
+            if rejected <= 5 {
+                say("rejected a message\(worker == 0 ? "" : " from worker \(worker)"): \(reason)")
+            } else if rejected.isMultiple(of: 1000) {
+                say("\(rejected) messages rejected so far (each is in the JSON Lines log)")
+            }
         case let .checkpointFailed(path, reason):
             say("checkpoint NOT written: \(reason) (\(path)); the previous checkpoint is unchanged, training goes on")
         case let .workerRejoining(worker, reason):

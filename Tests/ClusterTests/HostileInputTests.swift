@@ -1,0 +1,81 @@
+import Foundation
+import Messaging
+import XCTest
+
+/// Garbage on the server's socket: dropped and counted, never applied, never a crash.
+final class HostileInputTests: XCTestCase {
+    func testAFloodOfGarbageChangesNothing() throws {
+        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags, workerTimeout: 3)
+        try cluster.addWorker()
+        try cluster.addWorker()
+        XCTAssertTrue(cluster.waitForStep(5))
+
+        let context = try ZMQContext()
+        defer { context.close() }
+        let rogue = try ZMQSocket(context: context, kind: .dealer)
+        defer { rogue.close() }
+        try rogue.setHighWaterMarks(send: 100_000, receive: 100_000)
+        try rogue.connect(cluster.endpoint)
+        let parameters = 5_729
+        var generator = SystemRandomNumberGenerator()
+        var sent = 0, oversized = 0
+        let started = Date()
+        while cluster.server.isRunning && Date().timeIntervalSince(started) < 20 {
+            let step = UInt64.random(in: 0...200, using: &generator)
+            let frames: [[UInt8]]
+            switch sent % 8 {
+            case 0: // random bytes in 1–3 frames
+                frames = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                    (0..<Int.random(in: 0...96, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                }
+            case 1: // a valid message cut short
+                var good = Message(runID: 1, sender: 1, step: step, body: .heartbeat).encoded()
+                good[0] = Array(good[0].prefix(Int.random(in: 0..<48, using: &generator)))
+                frames = good
+            case 2: // another protocol version
+                var good = Message(runID: 1, sender: 1, step: step, body: .heartbeat).encoded()
+                good[0][4] = 9
+                frames = good
+            case 3: // gradients from no member, for the wrong run, as a replay would be
+                let report = GradientReport(microbatch: 0, samples: 8, lossSum: 1, correct: 4, computeSeconds: 0.01,
+                                            values: [Float](repeating: 0.5, count: parameters))
+                frames = Message(runID: UInt64.random(in: 1...UInt64.max, using: &generator), sender: 1, step: step,
+                                 body: .gradients(report)).encoded()
+            case 4: // NaN-carrying gradients
+                var values = [Float](repeating: 0, count: parameters)
+                values[Int.random(in: 0..<parameters, using: &generator)] = .nan
+                var good = Message(runID: 1, sender: 2, step: step, body: .gradients(GradientReport(
+                    microbatch: 1, samples: 8, lossSum: 1, correct: 4, computeSeconds: 0.01, values: [Float](repeating: 0, count: parameters)))).encoded()
+                good[2] = values.withUnsafeBytes { Array($0) }
+                frames = good
+            case 5: // gradients of the wrong size
+                frames = Message(runID: 1, sender: 1, step: step, body: .gradients(GradientReport(
+                    microbatch: 0, samples: 8, lossSum: 1, correct: 4, computeSeconds: 0.01, values: [1, 2, 3]))).encoded()
+            case 6: // an assignment, which only the server may send
+                frames = Message(runID: 1, sender: 0, step: step, body: .assignment(
+                    epoch: 0, microbatches: [MicrobatchRef(index: 0, positions: 0..<8)], weights: [Float](repeating: 1, count: parameters))).encoded()
+            default: // once in a while, a frame far larger than any message may be (libzmq drops the connection)
+                if sent % 5_000 == 7 {
+                    frames = [[UInt8](repeating: 7, count: 4 * parameters + (2 << 20))]
+                    oversized += 1
+                } else {
+                    frames = [Array("BKPR".utf8) + [UInt8](repeating: 0xFF, count: 44), []]
+                }
+            }
+            if try rogue.send(frames, dontWait: true) { sent += 1 }
+            _ = try rogue.receive(timeoutMilliseconds: 0)
+        }
+        let seconds = Date().timeIntervalSince(started)
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "garbage changed the weights")
+        let rejected = cluster.events().filter { $0["event"] as? String == "message_rejected" }.count
+        XCTAssertGreaterThan(sent, 500, "the flood was too small to mean anything")
+        // "Sent" counts what the rogue's socket queued: an oversized frame drops the connection inside
+        // libzmq with what was queued behind it, and the run may end before the queue drains.
+        XCTAssertGreaterThan(rejected, 1_000, "sent \(sent), rejected \(rejected)")
+        XCTAssertTrue(cluster.server.output.contains("messages rejected so far") || rejected < 1_000, "the console should summarise a flood")
+        print("garbage flood: \(rejected) messages rejected and logged in \(String(format: "%.1f", seconds)) s of training (\(Int(Double(rejected) / seconds)) per second absorbed; \(sent) queued by the rogue, \(oversized) oversized frames)")
+    }
+}
