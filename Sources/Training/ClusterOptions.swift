@@ -65,6 +65,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     /// No live worker is left and none joined in time.
     case noWorkers(String)
     case badWelcome(String)
+    /// The server could not bind its address.
+    case cannotListen(String)
 
     public var description: String {
         switch self {
@@ -72,6 +74,7 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         case .serverGone(let why): return why
         case .noWorkers(let why): return why
         case .badWelcome(let why): return "cannot use the server's welcome: \(why)"
+        case .cannotListen(let why): return why
         }
     }
 }

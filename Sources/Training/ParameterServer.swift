@@ -16,8 +16,9 @@ public final class ParameterServer: StepGradientSource {
     /// The endpoint actually bound (with the real port when `*` was asked for).
     public let endpoint: String
     private let options: ServerOptions
-    private let sink: any EventSink
-    private let loop: TrainingLoop
+    private let directory: RunDirectory
+    /// Where events go; set by `serve(sink:)`.
+    private var sink: any EventSink = EventFanOut([])
     private let start: StartingState
     private let context: ZMQContext
     private let socket: ZMQSocket
@@ -44,15 +45,14 @@ public final class ParameterServer: StepGradientSource {
         var done: Bool { !gradients.contains { $0 == nil } }
     }
 
-    /// Binds the server's socket; training starts with `serve()`.
+    /// Binds the server's socket (before anything is written, so a port in use leaves no trace); training starts with `serve(sink:)`.
     public init(run: PreparedRun, directory: RunDirectory, options: ServerOptions, start: StartingState,
-                sink: any EventSink, shouldStop: @escaping () -> Bool = { false }) throws {
+                shouldStop: @escaping () -> Bool = { false }) throws {
         self.run = run
         self.options = options
-        self.sink = sink
+        self.directory = directory
         self.start = start
         self.shouldStop = shouldStop
-        loop = TrainingLoop(run: run, directory: directory, sink: sink)
         var generator = SystemRandomNumberGenerator()
         runID = generator.next() | 1
         limits = MessageLimits(parameterCount: run.model.parameterCount)
@@ -68,7 +68,8 @@ public final class ParameterServer: StepGradientSource {
         } catch {
             socket.close()
             context.close()
-            throw error
+            let reason = (error as? ZMQError)?.message ?? "\(error)"
+            throw ClusterError.cannotListen("cannot listen on \(options.endpoint): \(reason); is another server using the port? (--port 0 picks a free one)")
         }
     }
 
@@ -77,11 +78,12 @@ public final class ParameterServer: StepGradientSource {
         context.close()
     }
 
-    /// Waits for `workersMin` workers, trains every epoch, tests, then tells the workers to stop.
-    public func serve() throws -> RunResult {
+    /// Waits for `workersMin` workers, trains every epoch, tests, then tells the workers to stop; events go to `sink`.
+    public func serve(sink: any EventSink) throws -> RunResult {
+        self.sink = sink
         try waitForWorkers()
         do {
-            let result = try loop.train(from: start, using: self)
+            let result = try TrainingLoop(run: run, directory: directory, sink: sink).train(from: start, using: self)
             shutdownWorkers(reason: "training finished")
             return result
         } catch {

@@ -56,6 +56,11 @@ struct BackpropServer: ParsableCommand {
             let start = try StartingState(startingPoint, for: run)
             let path = runDir ?? resume.flatMap(runDirectory(of:)) ?? RunDirectory.defaultPath(prefix: "cluster")
             let directory = try RunDirectory(path: path, resuming: resume != nil)
+            let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
+            let server = try ParameterServer(
+                run: run, directory: directory,
+                options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout),
+                start: start, shouldStop: { StopSignal.requested })
             try directory.writeConfig(run.config)
             // `endpoint` exists exactly while this server listens; one left by an earlier server is stale.
             let endpointFile = directory.file("endpoint")
@@ -67,18 +72,13 @@ struct BackpropServer: ParsableCommand {
                 try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil, keepingEpochsThrough: resume != nil ? start.firstEpoch : nil),
                 console,
             ])
-            let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
-            let server = try ParameterServer(
-                run: run, directory: directory,
-                options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout),
-                start: start, sink: sink, shouldStop: { StopSignal.requested })
             try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: endpointFile), options: .atomic)
             if !quiet {
                 say(run.model.summary(name: run.modelName))
                 say("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
             }
             say("listening on \(server.endpoint); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
-            _ = try server.serve()
+            _ = try server.serve(sink: sink)
         }
     }
 }

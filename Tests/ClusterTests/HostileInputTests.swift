@@ -78,4 +78,30 @@ final class HostileInputTests: XCTestCase {
         XCTAssertTrue(cluster.server.output.contains("messages rejected so far") || rejected < 1_000, "the console should summarise a flood")
         print("garbage flood: \(rejected) messages rejected and logged in \(String(format: "%.1f", seconds)) s of training (\(Int(Double(rejected) / seconds)) per second absorbed; \(sent) queued by the rogue, \(oversized) oversized frames)")
     }
+
+    func testBadServerInputGivesOneClearLine() throws {
+        let run = SmallRun(trainLimit: 300, epochs: 1)
+        let busy = try TestCluster(self, workersMin: 1, flags: run.flags)
+        let port = try XCTUnwrap(busy.endpoint.split(separator: ":").last.map(String.init))
+        let root = busy.root
+        func server(_ arguments: [String], _ name: String) throws -> Child {
+            try Child("backprop-server", arguments, outputPath: root + "/\(name).log")
+        }
+        let cases: [(arguments: [String], mentions: String)] = [
+            (["--port", port, "--run-dir", root + "/second"] + run.flags, "cannot listen on tcp://127.0.0.1:\(port): Address already in use"),
+            (["--port", "0", "--data", "idx:" + root + "/nowhere", "--run-dir", root + "/nodata"], "\(root)/nowhere: no such directory"),
+            (["--port", "0", "--model", "conv8x3-relu,dense2", "--run-dir", root + "/badmodel"], "dense needs a vector input"),
+            (["--port", "0", "--resume", root + "/missing"] + run.flags, "\(root)/missing: no such file"),
+        ]
+        for (index, testCase) in cases.enumerated() {
+            let child = try server(testCase.arguments, "case-\(index)")
+            XCTAssertEqual(child.wait(timeout: 30), 1, child.output)
+            let lines = child.output.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, child.output)
+            XCTAssertTrue(child.output.hasPrefix("error: ") && child.output.contains(testCase.mentions), child.output)
+        }
+        // A server that could not listen wrote nothing, so the same run directory can be used again.
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: root + "/second")) ?? []
+        XCTAssertEqual(leftovers, [], "files left by a server that never listened: \(leftovers)")
+    }
 }
