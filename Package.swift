@@ -48,7 +48,7 @@ let package = Package(
 
         .executableTarget(
             name: "backprop",
-            dependencies: ["Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Training", "CommandSupport", "Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "backprop-server",

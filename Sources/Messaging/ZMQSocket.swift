@@ -168,6 +168,39 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    // MARK: - CurveZMQ
+
+    /// Makes this socket a CurveZMQ server: every connection is encrypted, and `authenticator` decides who may connect.
+    ///
+    /// Sets ZMQ_ZAP_DOMAIN (the handler's domain), ZMQ_CURVE_SERVER = 1 and ZMQ_CURVE_SECRETKEY; call it
+    /// before `bind`. The handler must be running in this socket's context: libzmq 4.3 lets any CURVE
+    /// client in when no handler is bound, so this throws `CurveError.noAuthenticator` instead.
+    public func makeCurveServer(secretKey: String, authenticator: ZAPHandler) throws {
+        try CurveKeyPair.requireCurve()
+        try Z85.validateKey(secretKey, role: "server secret key")
+        guard authenticator.context === context else {
+            throw CurveError.noAuthenticator("the ZAP handler belongs to another context")
+        }
+        guard authenticator.isRunning else {
+            throw CurveError.noAuthenticator("the ZAP handler is stopped")
+        }
+        try setBytesOption(ZMQ_ZAP_DOMAIN, Array(authenticator.domain.utf8), "zmq_setsockopt(ZMQ_ZAP_DOMAIN)")
+        try setOption(ZMQ_CURVE_SERVER, Int32(1), "zmq_setsockopt(ZMQ_CURVE_SERVER)")
+        try setBytesOption(ZMQ_CURVE_SECRETKEY, Array(secretKey.utf8), "zmq_setsockopt(ZMQ_CURVE_SECRETKEY)")
+    }
+
+    /// Makes this socket a CurveZMQ client of the server whose public key is `serverPublicKey`.
+    ///
+    /// Sets ZMQ_CURVE_SERVERKEY, ZMQ_CURVE_PUBLICKEY and ZMQ_CURVE_SECRETKEY; call it before `connect`.
+    /// A server whose key differs fails the handshake, so no message is exchanged with an impostor.
+    public func makeCurveClient(keyPair: CurveKeyPair, serverPublicKey: String) throws {
+        try CurveKeyPair.requireCurve()
+        try Z85.validateKey(serverPublicKey, role: "server public key")
+        try setBytesOption(ZMQ_CURVE_SERVERKEY, Array(serverPublicKey.utf8), "zmq_setsockopt(ZMQ_CURVE_SERVERKEY)")
+        try setBytesOption(ZMQ_CURVE_PUBLICKEY, Array(keyPair.publicKey.utf8), "zmq_setsockopt(ZMQ_CURVE_PUBLICKEY)")
+        try setBytesOption(ZMQ_CURVE_SECRETKEY, Array(keyPair.secretKey.utf8), "zmq_setsockopt(ZMQ_CURVE_SECRETKEY)")
+    }
+
     // MARK: - Internals
 
     /// Runs `body` with the open socket under the lock; a closed socket throws ENOTSOCK naming `call`.
@@ -194,6 +227,14 @@ public final class ZMQSocket: @unchecked Sendable {
         var value = value
         try zmqCall(call) {
             withUnsafeBytes(of: &value) { zmq_setsockopt(socket, option, $0.baseAddress, $0.count) }
+        }
+    }
+
+    private func setBytesOption(_ option: Int32, _ value: [UInt8], _ call: String) throws(ZMQError) {
+        try withSocket(call) { socket throws(ZMQError) in
+            try zmqCall(call) {
+                value.withUnsafeBytes { zmq_setsockopt(socket, option, $0.baseAddress, $0.count) }
+            }
         }
     }
 
