@@ -12,12 +12,16 @@ public struct ServerOptions: Sendable {
     public var workerTimeout: Double
     /// How often the server tells idle workers it is alive.
     public var heartbeatInterval: Double
+    /// CurveZMQ keys: when set, only workers whose public key is authorized get in, and all traffic is encrypted.
+    public var curve: CurveServerKeys?
 
-    public init(endpoint: String, workersMin: Int = 1, workerTimeout: Double = 5, heartbeatInterval: Double = 0.5) {
+    public init(endpoint: String, workersMin: Int = 1, workerTimeout: Double = 5, heartbeatInterval: Double = 0.5,
+                curve: CurveServerKeys? = nil) {
         self.endpoint = endpoint
         self.workersMin = workersMin
         self.workerTimeout = workerTimeout
         self.heartbeatInterval = heartbeatInterval
+        self.curve = curve
     }
 }
 
@@ -35,9 +39,12 @@ public struct WorkerOptions: Sendable {
     public var heartbeatInterval: Double
     /// Directory for `worker-<id>.jsonl`; nil = the run directory the server names, if it exists here.
     public var logDirectory: String?
+    /// CurveZMQ keys: this worker's pair and the server's public key.
+    public var curve: CurveClientKeys?
 
     public init(server: String, name: String, expectedModel: String? = nil, serverTimeout: Double = 30,
-                heartbeatInterval: Double = 0.5, logDirectory: String? = nil) {
+                heartbeatInterval: Double = 0.5, logDirectory: String? = nil, curve: CurveClientKeys? = nil) {
+        self.curve = curve
         self.server = server
         self.name = name
         self.expectedModel = expectedModel
@@ -86,3 +93,22 @@ func monotonicSeconds() -> Double {
 
 /// The wire protocol version this build speaks.
 public let protocolVersion = Message.protocolVersion
+
+/// CurveZMQ keys for a server and for a worker, as loaded from the files `backprop keys generate` writes.
+public typealias CurveServerKeys = Messaging.CurveServerKeys
+public typealias CurveClientKeys = Messaging.CurveClientKeys
+
+/// Reads the server's key pair and authorized worker keys from a key directory.
+public func loadServerKeys(directory: String) throws -> CurveServerKeys {
+    try CurveKeys.loadServer(directory: directory)
+}
+
+/// Reads a worker's key pair and the server's public key.
+public func loadWorkerKeys(keyFile: String, serverPublicFile: String) throws -> CurveClientKeys {
+    try CurveKeys.loadClient(keyFile: keyFile, serverPublicFile: serverPublicFile)
+}
+
+/// Whether `host` names this machine only (`127.*`, `localhost`, `::1`).
+public func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+}

@@ -22,6 +22,8 @@ public final class ParameterServer: StepGradientSource {
     private let start: StartingState
     private let context: ZMQContext
     private let socket: ZMQSocket
+    /// Checks workers' CurveZMQ keys, when the server has keys.
+    private let zap: ZAPHandler?
     private let runID: UInt64
     private let limits: MessageLimits
     private let welcome: String
@@ -60,13 +62,19 @@ public final class ParameterServer: StepGradientSource {
                                runDirectory: directory.path, heartbeatInterval: options.heartbeatInterval)
         welcome = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         context = try ZMQContext()
+        // The ZAP handler must be bound before the server socket, in the same context.
+        zap = try options.curve.map { [context] in try ZAPHandler(context: context, authorizedKeys: $0.authorizedWorkers) }
         socket = try ZMQSocket(context: context, kind: .router)
         do {
             try socket.setRouterMandatory(true)
             try socket.setMaxMessageSize(Int64(run.model.parameterCount * 4 + (1 << 20)))
+            if let keys = options.curve, let zap {
+                try socket.makeCurveServer(secretKey: keys.keyPair.secretKey, authenticator: zap)
+            }
             endpoint = try socket.bind(options.endpoint)
         } catch {
             socket.close()
+            zap?.stop()
             context.close()
             let reason = (error as? ZMQError)?.message ?? "\(error)"
             throw ClusterError.cannotListen("cannot listen on \(options.endpoint): \(reason); is another server using the port? (--port 0 picks a free one)")
@@ -75,6 +83,7 @@ public final class ParameterServer: StepGradientSource {
 
     deinit {
         socket.close()
+        zap?.stop()
         context.close()
     }
 
@@ -217,6 +226,9 @@ public final class ParameterServer: StepGradientSource {
 
     /// Handles every message that arrives within `seconds`.
     private func pump(seconds: Double) throws {
+        for denial in zap?.takeDenials() ?? [] {
+            reject(0, denial.description)
+        }
         var wait = Int32(seconds * 1000)
         while let frames = try socket.receive(timeoutMilliseconds: wait) {
             handle(frames)

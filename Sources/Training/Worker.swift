@@ -47,6 +47,9 @@ public final class Worker {
         var generator = SystemRandomNumberGenerator()
         try socket.setRoutingID(Array("\(options.name)-\(String(generator.next(), radix: 36))".utf8))
         try socket.setReconnectInterval(milliseconds: 100)
+        if let keys = options.curve {
+            try socket.makeCurveClient(keyPair: keys.keyPair, serverPublicKey: keys.serverPublicKey)
+        }
         try socket.connect(options.server)
 
         // A server that restarts, or that dropped this worker, asks it to join again.
@@ -117,7 +120,8 @@ public final class Worker {
             }
             let waited = monotonicSeconds() - started
             if waited > options.serverTimeout {
-                throw ClusterError.serverGone("no answer from \(options.server) for \(Int(waited)) s; is the server running?")
+                let keys = options.curve == nil ? "" : " (if it uses --keys, is this worker's public key in its authorized_workers?)"
+                throw ClusterError.serverGone("no answer from \(options.server) for \(Int(waited)) s; is the server running?\(keys)")
             }
         }
     }

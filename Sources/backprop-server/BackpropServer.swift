@@ -26,6 +26,12 @@ struct BackpropServer: ParsableCommand {
     @Option(help: "Workers that must join before training starts.")
     var workersMin = 1
 
+    @Option(help: "Directory of CurveZMQ keys (from `backprop keys generate`): admit only workers listed in its authorized_workers, and encrypt all traffic.")
+    var keys: String?
+
+    @Flag(help: "Allow listening on an interface other than loopback without --keys (anyone who can reach the port can join).")
+    var insecure = false
+
     @Option(help: "Seconds of silence after which a worker is dropped and its microbatches go to others.")
     var workerTimeout = 5.0
 
@@ -46,11 +52,18 @@ struct BackpropServer: ParsableCommand {
         guard workersMin >= 1 else { throw ValidationError("--workers-min must be at least 1, got \(workersMin)") }
         guard workerTimeout > 0 else { throw ValidationError("--worker-timeout must be positive") }
         if `init` != nil && resume != nil { throw ValidationError("--init and --resume cannot be used together") }
+        if keys == nil && !isLoopback(host) && !insecure {
+            throw ValidationError("--host \(host) would let anyone who can reach the port join the run; pass --keys DIR (see `backprop keys generate`), or --insecure to accept that")
+        }
     }
 
     func run() throws {
         StopSignal.install()
         try runReportingErrors {
+            let curve = try keys.map { try loadServerKeys(directory: $0) }
+            if curve == nil && !isLoopback(host) {
+                FileHandle.standardError.write(Data("warning: listening on \(host) without --keys: anyone who can reach this port can join the run and read its traffic; create keys with `backprop keys generate DIR` and pass --keys DIR\n".utf8))
+            }
             let run = try PreparedRun(config: training.config)
             let startingPoint: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
             let start = try StartingState(startingPoint, for: run)
@@ -59,7 +72,7 @@ struct BackpropServer: ParsableCommand {
             let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
             let server = try ParameterServer(
                 run: run, directory: directory,
-                options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout),
+                options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout, curve: curve),
                 start: start, shouldStop: { StopSignal.requested })
             try directory.writeConfig(run.config)
             // `endpoint` exists exactly while this server listens; one left by an earlier server is stale.
@@ -77,7 +90,7 @@ struct BackpropServer: ParsableCommand {
                 say(run.model.summary(name: run.modelName))
                 say("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
             }
-            say("listening on \(server.endpoint); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
+            say("listening on \(server.endpoint)\(curve == nil ? "" : " (CurveZMQ: \(curve?.authorizedWorkers.count ?? 0) authorized worker keys)"); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
             _ = try server.serve(sink: sink)
         }
     }

@@ -26,6 +26,12 @@ struct BackpropWorker: ParsableCommand {
     @Option(help: "Directory for worker-<id>.jsonl (default: the server's run directory, if it exists on this machine).")
     var logDir: String?
 
+    @Option(help: "This worker's CurveZMQ key file (from `backprop keys generate`), for a server started with --keys.")
+    var key: String?
+
+    @Option(help: "The server's public key file (server.pub), with --key.")
+    var serverKey: String?
+
     @Option(help: .hidden)
     var protocolVersion: UInt16?
 
@@ -34,14 +40,16 @@ struct BackpropWorker: ParsableCommand {
             throw ValidationError("--server must be an address such as tcp://127.0.0.1:5555, got '\(server)'")
         }
         guard serverTimeout > 0 else { throw ValidationError("--server-timeout must be positive") }
+        guard (key == nil) == (serverKey == nil) else { throw ValidationError("--key and --server-key go together") }
     }
 
     func run() throws {
         StopSignal.install()
         try runReportingErrors {
             let host = ProcessInfo.processInfo.hostName
+            let curve = try key.map { try loadWorkerKeys(keyFile: $0, serverPublicFile: serverKey ?? "") }
             let options = WorkerOptions(server: server, name: name ?? "\(host)-\(getpid())", expectedModel: model,
-                                        serverTimeout: serverTimeout, logDirectory: logDir)
+                                        serverTimeout: serverTimeout, logDirectory: logDir, curve: curve)
             say("worker \(options.name): joining \(server)")
             let worker = Worker(options: options, console: WorkerConsole(),
                                 protocolVersion: protocolVersion ?? Training.protocolVersion,
