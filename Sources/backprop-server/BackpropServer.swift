@@ -83,6 +83,7 @@ struct BackpropServer: ParsableCommand {
             let sink = EventFanOut([
                 try JSONLinesSink(path: directory.file("server.jsonl"), process: "server"),
                 try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil, keepingEpochsThrough: resume != nil ? start.firstEpoch : nil),
+                try TensorBoardSink(directory: directory.path),
                 console,
             ])
             try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: endpointFile), options: .atomic)

@@ -45,6 +45,7 @@ struct Train: ParsableCommand {
             var sinks: [any EventSink] = [
                 try JSONLinesSink(path: directory.file("train.jsonl"), process: "trainer"),
                 try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil, keepingEpochsThrough: resume != nil ? start.firstEpoch : nil),
+                try TensorBoardSink(directory: directory.path),
             ]
             if !quiet {
                 print(run.model.summary(name: run.modelName))
