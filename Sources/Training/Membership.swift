@@ -28,7 +28,12 @@ struct Membership {
     private var byRouting: [[UInt8]: UInt32] = [:]
     /// Routing ids of workers that were dropped, with the reason to give them if they speak again.
     private var dropped: [[UInt8]: String] = [:]
-    private var nextID: UInt32 = 1
+    private var nextID: UInt32
+
+    /// Ids are handed out from `firstID` up.
+    init(firstID: UInt32 = 1) {
+        nextID = firstID
+    }
 
     /// Adds a worker and returns its new id.
     mutating func add(routing: [UInt8], name: String, pid: Int, now: Double) -> UInt32 {

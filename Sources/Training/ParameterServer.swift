@@ -27,9 +27,11 @@ public final class ParameterServer: StepGradientSource {
     private let runID: UInt64
     private let limits: MessageLimits
     private let welcome: String
-    private var members = Membership()
+    private var members: Membership
     private var current: StepState?
     private var lastHeartbeat = 0.0
+    /// Set once training is over: a worker that joins now is told so at once.
+    private var shutdownReason: String?
     private let shouldStop: () -> Bool
     /// Messages refused so far.
     public private(set) var rejectedMessages = 0
@@ -58,6 +60,7 @@ public final class ParameterServer: StepGradientSource {
         var generator = SystemRandomNumberGenerator()
         runID = generator.next() | 1
         limits = MessageLimits(parameterCount: run.model.parameterCount)
+        members = Membership(firstID: ParameterServer.firstFreeWorkerID(in: directory))
         let info = WelcomeInfo(config: run.config, modelSpec: run.model.spec, parameterCount: run.model.parameterCount,
                                runDirectory: directory.path, heartbeatInterval: options.heartbeatInterval)
         welcome = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
@@ -102,6 +105,16 @@ public final class ParameterServer: StepGradientSource {
     }
 
     public private(set) var workersInLastStep = 0
+
+    /// Worker ids continue after those whose logs a previous server of this run left, so each `worker-<id>.jsonl` is one process's.
+    private static func firstFreeWorkerID(in directory: RunDirectory) -> UInt32 {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let used = names.compactMap { name -> UInt32? in
+            guard name.hasPrefix("worker-"), name.hasSuffix(".jsonl") else { return nil }
+            return UInt32(name.dropFirst("worker-".count).dropLast(".jsonl".count))
+        }
+        return (used.max() ?? 0) + 1
+    }
 
     // MARK: - Steps
 
@@ -185,7 +198,8 @@ public final class ParameterServer: StepGradientSource {
 
     private func expireSilentWorkers() {
         let now = monotonicSeconds()
-        for worker in members.live where now - worker.lastSeen > options.workerTimeout {
+        // A worker loading its data sends nothing until it is ready; give it longer than one that trains.
+        for worker in members.live where now - worker.lastSeen > (worker.state == .loading ? max(options.workerTimeout, 120) : options.workerTimeout) {
             let silent = now - worker.lastSeen
             lose(worker.id, reason: "dropped after \(Int(silent)) s of silence",
                  event: .workerTimedOut(worker: Int(worker.id), silentSeconds: silent))
@@ -205,12 +219,15 @@ public final class ParameterServer: StepGradientSource {
         let now = monotonicSeconds()
         guard now - lastHeartbeat >= options.heartbeatInterval else { return }
         lastHeartbeat = now
-        for worker in members.live {
-            send(Message(runID: runID, sender: 0, step: UInt64(current?.version ?? 0), body: .heartbeat), to: worker.routing)
+        for worker in members.live
+        where !send(Message(runID: runID, sender: 0, step: UInt64(current?.version ?? 0), body: .heartbeat), to: worker.routing) {
+            // libzmq knows the connection is gone: no need to wait for the timeout.
+            lose(worker.id, reason: "unreachable", event: .workerLeft(worker: Int(worker.id), reason: "unreachable"))
         }
     }
 
     private func shutdownWorkers(reason: String) {
+        shutdownReason = reason
         let live = members.live
         for worker in live {
             send(Message(runID: runID, sender: 0, step: 0, body: .shutdown(reason: reason)), to: worker.routing)
@@ -256,7 +273,10 @@ public final class ParameterServer: StepGradientSource {
         guard var worker = known else {
             // A worker this server dropped, or one that knew a previous server: it may join again.
             let why = members.droppedReason(routing: routing) ?? "this server does not know the worker (it may have restarted)"
-            reject(0, "\(message.body.kind) from a peer that is not a member: \(why)")
+            // A heartbeat or ready is what a worker of a previous server, or a dropped one, sends first: not garbage.
+            if message.body.kind != .heartbeat && message.body.kind != .ready {
+                reject(0, "\(message.body.kind) from a peer that is not a member: \(why)")
+            }
             send(Message(runID: runID, sender: 0, step: 0, body: .rejoin(reason: why)), to: routing)
             return
         }
@@ -287,6 +307,10 @@ public final class ParameterServer: StepGradientSource {
         if joinRun != 0 && joinRun != runID {
             reject(0, "join from \(name) refused: it belongs to run \(joinRun)")
             return sendError("the worker belongs to run \(joinRun); this server runs \(runID)", to: routing)
+        }
+        if let shutdownReason {
+            send(Message(runID: runID, sender: 0, step: 0, body: .shutdown(reason: shutdownReason)), to: routing)
+            return
         }
         let id: UInt32
         if let existing = members.live(routing: routing) {
