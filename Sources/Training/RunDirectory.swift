@@ -50,20 +50,6 @@ public struct RunDirectory: Sendable {
 
     /// Writes the run's configuration as `config.json`.
     public func writeConfig(_ config: RunConfig) throws {
-        try writeJSON(jsonValue(config.fields), to: "config.json")
+        try writeJSON(jsonDictionary(config.fields), to: "config.json")
     }
-}
-
-/// Log fields as a JSON-ready dictionary (non-finite numbers become null).
-public func jsonValue(_ fields: [(String, LogValue)]) -> [String: Any] {
-    var out: [String: Any] = [:]
-    for (key, value) in fields {
-        switch value {
-        case .int(let v): out[key] = v
-        case .double(let v): out[key] = v.isFinite ? v : NSNull()
-        case .string(let v): out[key] = v
-        case .bool(let v): out[key] = v
-        }
-    }
-    return out
 }

@@ -204,10 +204,10 @@ final class TrainingLoop {
             "model_spec": run.model.spec,
             "data": run.dataName,
             "checkpoint": directory.checkpoint,
-            "config": jsonValue(run.config.fields),
+            "config": jsonDictionary(run.config.fields),
         ]
         if let last = result.history.last {
-            summary["final_epoch"] = jsonValue(last.fields)
+            summary["final_epoch"] = jsonDictionary(last.fields)
         }
         try directory.writeJSON(summary, to: "summary.json")
     }

@@ -75,9 +75,9 @@ public enum LogExport {
         var object: [String: Any] = [
             "run_dir": report.directory,
             "kind": report.kind.rawValue,
-            "config": dictionary(log.config),
-            "history": log.history.map { dictionary($0.fields) },
-            "workers": rows.map { dictionary(Array(zip(workerColumns, workerValues($0)))) },
+            "config": jsonDictionary(log.config),
+            "history": log.history.map { jsonDictionary($0.fields) },
+            "workers": rows.map { jsonDictionary(Array(zip(workerColumns, workerValues($0)))) },
             "stragglers": report.stragglers(rows).map { s -> [String: Any] in
                 ["worker": s.worker, "name": s.name, "compute_seconds_per_sample": s.secondsPerSample,
                  "others_compute_seconds_per_sample": s.othersSecondsPerSample, "ratio": s.ratio]
@@ -93,7 +93,7 @@ public enum LogExport {
             },
             "skipped_lines": report.problems.map { ["file": $0.file, "line": $0.line, "reason": $0.reason] },
             "skipped_line_count": report.problemCount,
-            "verdict": dictionary([("state", .string(report.verdict.state.rawValue)), ("text", .string(report.verdict.text)),
+            "verdict": jsonDictionary([("state", .string(report.verdict.state.rawValue)), ("text", .string(report.verdict.text)),
                                    ("test_accuracy", .double(report.verdict.testAccuracy ?? .nan)),
                                    ("test_loss", .double(report.verdict.testLoss ?? .nan))]),
         ]
@@ -102,21 +102,8 @@ public enum LogExport {
         if let n = log.validationSamples { object["validation_samples"] = n }
         if let n = log.testSamples { object["test_samples"] = n }
         if let last = log.lastStep {
-            object["progress"] = dictionary(Array(last.record.fields.prefix(4)) + [("time", .double(last.time))])
+            object["progress"] = jsonDictionary(Array(last.record.fields.prefix(4)) + [("time", .double(last.time))])
         }
         return object
-    }
-
-    static func dictionary(_ fields: [(String, LogValue)]) -> [String: Any] {
-        var out: [String: Any] = [:]
-        for (key, value) in fields {
-            switch value {
-            case .int(let v): out[key] = v
-            case .double(let v): out[key] = v.isFinite ? v : NSNull()
-            case .string(let v): out[key] = v
-            case .bool(let v): out[key] = v
-            }
-        }
-        return out
     }
 }

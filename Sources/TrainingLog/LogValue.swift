@@ -1,3 +1,5 @@
+import Foundation
+
 /// A value in a log record: the JSON scalars Backprop writes.
 public enum LogValue: Sendable, Equatable {
     case int(Int)
@@ -54,4 +56,18 @@ public func jsonQuoted(_ text: String) -> String {
 /// One JSON object, keys in the order given.
 public func jsonObject(_ fields: [(String, LogValue)]) -> String {
     "{" + fields.map { jsonQuoted($0.0) + ":" + $0.1.json }.joined(separator: ",") + "}"
+}
+
+/// Log fields as a dictionary for `JSONSerialization` (non-finite numbers become null).
+public func jsonDictionary(_ fields: [(String, LogValue)]) -> [String: Any] {
+    var out: [String: Any] = [:]
+    for (key, value) in fields {
+        switch value {
+        case .int(let v): out[key] = v
+        case .double(let v): out[key] = v.isFinite ? v : NSNull()
+        case .string(let v): out[key] = v
+        case .bool(let v): out[key] = v
+        }
+    }
+    return out
 }
