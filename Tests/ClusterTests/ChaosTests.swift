@@ -58,6 +58,20 @@ final class ChaosTests: XCTestCase {
         XCTAssertEqual(Self.pgrep(root), "")
     }
 
+    func testAClusterDefinitionWithATypoIsOneClearLine() throws {
+        let root = NSTemporaryDirectory() + "backprop-conf-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let config = root + "/typo.conf"
+        try "# a definition with one typo\nWORKERS=2\nEPOCS=3\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, output) = try runScript(["start", "--no-build", "--config", config], environment: ["CLUSTER_RUNS": root + "/runs"],
+                                             outputPath: root + "/out.log", timeout: 60, mentioning: root)
+        XCTAssertEqual(status, 2, output)
+        let first = output.split(separator: "\n").first.map(String.init) ?? ""
+        XCTAssertTrue(first.contains("\(config):3: unknown key 'EPOCS'"), output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/runs/current"), "a run was started from a bad definition")
+    }
+
     /// Runs `bash scripts/cluster ARGUMENTS` from the repository with stdout and stderr to `outputPath`. After `timeout`
     /// seconds it sends SIGTERM (the script stops its cluster), then SIGKILL to the script's process group and to every
     /// process whose command line mentions `mentioning` (this test's own temporary directory), and fails.
