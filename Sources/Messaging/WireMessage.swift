@@ -156,7 +156,11 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         case .ready, .heartbeat:
             break
         case .assignment(let epoch, let microbatches, let weights):
-            let samples = microbatches.reduce(0) { $0 + $1.positions.count }
+            // Saturating: a hostile assignment can name ranges whose sizes add up past Int.max.
+            let samples = microbatches.reduce(0) { total, ref in
+                let (sum, overflow) = total.addingReportingOverflow(ref.positions.count)
+                return overflow ? Int.max : sum
+            }
             fields += ["epoch=\(epoch)", "microbatches=\(microbatches.count)", "samples=\(samples)", "elements=\(weights.count)"]
         case .gradients(let report):
             fields += ["microbatch=\(report.microbatch)", "samples=\(report.samples)", "elements=\(report.values.count)"]

@@ -295,4 +295,13 @@ final class MessageTests: XCTestCase {
         limits.maxBodyBytes = 64
         XCTAssertEqual(try Message(frames: Samples.message(.assignment).encoded(), limits: limits), Samples.message(.assignment))
     }
+
+    /// Found by scripts/fuzz: describing an accepted assignment whose ranges add up past Int.max trapped.
+    func testDescribingAHugeAssignmentDoesNotTrap() throws {
+        let huge = Message(runID: 7, sender: 0, step: 3, body: .assignment(epoch: 1, microbatches: [
+            MicrobatchRef(index: 0, positions: 0..<Int.max), MicrobatchRef(index: 1, positions: 1..<Int.max),
+        ], weights: [1]))
+        let decoded = try Message(frames: huge.encoded(), limits: MessageLimits())
+        XCTAssertTrue(decoded.description.contains("samples=\(Int.max)"), decoded.description)
+    }
 }
