@@ -46,6 +46,7 @@ let package = Package(
 
         // MARK: - Commands
 
+        .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training"]),
         .executableTarget(
             name: "backprop",
             dependencies: ["Training", "CommandSupport", "Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]

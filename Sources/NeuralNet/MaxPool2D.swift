@@ -1,7 +1,8 @@
 /// Max pooling over non-overlapping `size` x `size` windows (stride = size, `valid`).
 ///
 /// The output is `(H / size, W / size, C)`, rounding down as Keras does. The backward
-/// pass sends each window's gradient to the first position holding the maximum.
+/// pass sends each window's gradient to the first position holding the maximum (none
+/// if the window's first value is NaN).
 public struct MaxPool2D: Layer {
     public let kind = "maxpool2d"
     public let inputShape: Shape
@@ -34,43 +35,93 @@ public struct MaxPool2D: Layer {
             for oy in 0..<outHeight {
                 for ox in 0..<outWidth {
                     let out = output + ((n * outHeight + oy) * outWidth + ox) * channels
-                    out.update(from: input + ((n * height + oy * size) * width + ox * size) * channels, count: channels)
-                    for dy in 0..<size {
-                        for dx in 0..<size where dy + dx > 0 {
-                            let pixel = input + ((n * height + oy * size + dy) * width + ox * size + dx) * channels
-                            for c in 0..<channels where pixel[c] > out[c] {
-                                out[c] = pixel[c]
-                            }
+                    let window = input + ((n * height + oy * size) * width + ox * size) * channels
+                    var c = 0
+                    while c + Vector.scalarCount <= channels {
+                        var best = window.vector(c)
+                        forEachPosition { _, offset in
+                            let value = window.vector(offset + c)
+                            best.replace(with: value, where: value .> best)
                         }
+                        out.store(best, c)
+                        c += Vector.scalarCount
+                    }
+                    for c in c..<channels {
+                        var best = window[c]
+                        forEachPosition { _, offset in
+                            if window[offset + c] > best { best = window[offset + c] }
+                        }
+                        out[c] = best
                     }
                 }
             }
         }
     }
 
+    /// Writes every input position: the window's gradient at the first position holding the
+    /// window's maximum (the forward pass's output), 0 elsewhere.
     public func backward(
         input: UnsafePointer<Float>, output: UnsafePointer<Float>,
         outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
         parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, batch: Int
     ) {
         guard let inputGradient else { return }
-        inputGradient.initialize(repeating: 0, count: batch * inputShape.count)
+        let zero = Vector(repeating: 0)
         for n in 0..<batch {
             for oy in 0..<outHeight {
                 for ox in 0..<outWidth {
-                    let index = ((n * outHeight + oy) * outWidth + ox) * channels
-                    for c in 0..<channels {
-                        var best = ((n * height + oy * size) * width + ox * size) * channels + c
-                        for dy in 0..<size {
-                            for dx in 0..<size {
-                                let at = ((n * height + oy * size + dy) * width + ox * size + dx) * channels + c
-                                if input[at] > input[best] { best = at }
-                            }
+                    let pooled = ((n * outHeight + oy) * outWidth + ox) * channels
+                    let maximum = output + pooled
+                    let g = outputGradient + pooled
+                    let start = ((n * height + oy * size) * width + ox * size) * channels
+                    let window = input + start
+                    let dx = inputGradient + start
+                    var c = 0
+                    while c + Vector.scalarCount <= channels {
+                        let best = maximum.vector(c)
+                        let gradient = g.vector(c)
+                        var found = SIMDMask<SIMD16<Int32>>(repeating: false)
+                        forEachPosition { _, offset in
+                            let first = (window.vector(offset + c) .== best) .& .!found
+                            found = found .| first
+                            dx.store(zero.replacing(with: gradient, where: first), offset + c)
                         }
-                        inputGradient[best] += outputGradient[index + c]
+                        c += Vector.scalarCount
+                    }
+                    for c in c..<channels {
+                        var found = false
+                        forEachPosition { _, offset in
+                            let first = window[offset + c] == maximum[c] && !found
+                            found = found || first
+                            dx[offset + c] = first ? g[c] : 0
+                        }
                     }
                 }
             }
+            zeroUncovered(inputGradient + n * inputShape.count)
         }
+    }
+
+    /// Calls `body` with each window position (row-major) and its offset from the window's first value.
+    @inline(__always)
+    private func forEachPosition(_ body: (_ position: Int, _ offset: Int) -> Void) {
+        for dy in 0..<size {
+            for dx in 0..<size {
+                body(dy * size + dx, (dy * width + dx) * channels)
+            }
+        }
+    }
+
+    /// Zeroes the bottom rows and right columns no window covers (when H or W is not a multiple of size).
+    /// image: (H, W, C).
+    private func zeroUncovered(_ image: UnsafeMutablePointer<Float>) {
+        let coveredWidth = outWidth * size
+        if coveredWidth < width {
+            for y in 0..<outHeight * size {
+                (image + (y * width + coveredWidth) * channels).update(repeating: 0, count: (width - coveredWidth) * channels)
+            }
+        }
+        let coveredHeight = outHeight * size
+        (image + coveredHeight * width * channels).update(repeating: 0, count: (height - coveredHeight) * width * channels)
     }
 }

@@ -82,6 +82,69 @@ final class GradientCheckTests: XCTestCase {
         try checkModel(model, labels: [1, 0, 1])
     }
 
+    // MARK: - Every path of the vector kernels
+
+    /// 32 filters (two vectors), one input channel as in the presets' first layer, odd output width (a lone pixel after the pairs).
+    func testConv2DVectorFiltersOneChannel() throws {
+        try checkLayer(Conv2D(inputShape: Shape(height: 5, width: 7, channels: 1), filters: 32, kernelSize: 3))
+    }
+
+    /// 19 filters (a vector and three single ones); `same` borders take the per-pixel path; three channels pair and leave one.
+    func testConv2DVectorAndSingleFiltersSame() throws {
+        try checkLayer(Conv2D(inputShape: Shape(height: 4, width: 5, channels: 3), filters: 19, kernelSize: 3, padding: .same), batch: 1)
+    }
+
+    /// An even kernel pads only after; 16 filters exactly; three samples.
+    func testConv2DEvenKernelSameVectorFilters() throws {
+        try checkLayer(Conv2D(inputShape: Shape(height: 3, width: 4, channels: 2), filters: 16, kernelSize: 2, padding: .same), batch: 3)
+    }
+
+    /// A `same` kernel wider and taller than its image: some taps see no pixel at all.
+    func testConv2DSameKernelLargerThanImage() throws {
+        try checkLayer(Conv2D(inputShape: Shape(height: 2, width: 3, channels: 2), filters: 17, kernelSize: 5, padding: .same))
+    }
+
+    /// Several channels and 16 filters, `valid`, as in large-cnn's second layer.
+    func testConv2DVectorFiltersManyChannels() throws {
+        try checkLayer(Conv2D(inputShape: Shape(height: 5, width: 6, channels: 4), filters: 16, kernelSize: 3))
+    }
+
+    /// 19 channels (a vector and three single ones); rows and columns no window covers.
+    func testMaxPoolVectorChannels() throws {
+        try checkLayer(MaxPool2D(inputShape: Shape(height: 5, width: 5, channels: 19), size: 2))
+        try checkLayer(MaxPool2D(inputShape: Shape(height: 7, width: 6, channels: 16), size: 3), batch: 1)
+    }
+
+    /// One unit: a dot product over two vectors of inputs and five single ones.
+    func testDenseOneUnit() throws {
+        try checkLayer(Dense(inputShape: Shape([37]), units: 1), batch: 3)
+        try checkLayer(Dense(inputShape: Shape([5]), units: 1), batch: 1)
+    }
+
+    /// Fewer units than a vector holds (mnist-cnn's ten): two 16-input blocks and five single inputs, odd batch;
+    /// an odd unit count; exactly 16 units.
+    func testDenseUnitsBelowAVector() throws {
+        try checkLayer(Dense(inputShape: Shape([37]), units: 10), batch: 3)
+        try checkLayer(Dense(inputShape: Shape([17]), units: 3), batch: 1)
+        try checkLayer(Dense(inputShape: Shape([20]), units: 16), batch: 2)
+    }
+
+    /// Two vectors of units and three single ones; one sample; one input.
+    func testDenseVectorAndSingleUnits() throws {
+        try checkLayer(Dense(inputShape: Shape([6]), units: 35), batch: 1)
+        try checkLayer(Dense(inputShape: Shape([1]), units: 16), batch: 2)
+    }
+
+    /// 74 values: four vectors and ten single ones.
+    func testReLUVectorAndTail() throws {
+        try checkLayer(ReLU(inputShape: Shape([37])))
+    }
+
+    func testWholeModelVectorPaths() throws {
+        let model = try ModelSpec.build("conv16x3-relu,conv16x2same-relu,maxpool2,flatten,dense3-softmax", inputShape: Shape(height: 5, width: 5, channels: 1))
+        try checkModel(model, labels: [2, 0])
+    }
+
     // MARK: - Helpers
 
     private func checkLayer(_ layer: any Layer, batch: Int = 2, file: StaticString = #filePath, line: UInt = #line) throws {
