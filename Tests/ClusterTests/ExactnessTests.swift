@@ -20,7 +20,7 @@ final class ExactnessTests: XCTestCase {
     }
 
     func testAWorkerKilledMidRunChangesNothing() throws {
-        let run = SmallRun(trainLimit: 4_000, epochs: 2)
+        let run = SmallRun(trainLimit: 8_000, epochs: 3)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let cluster = try TestCluster(self, workersMin: 3, flags: run.flags)
         for _ in 0..<3 { try cluster.addWorker() }
@@ -41,11 +41,11 @@ final class ExactnessTests: XCTestCase {
         // No step was skipped: every global step from 1 to the last appears once.
         let steps = events.filter { $0["event"] as? String == "step" }.compactMap { $0["global_step"] as? Int }
         XCTAssertEqual(steps, Array(1...steps.count))
-        XCTAssertEqual(steps.count, 2 * Int((Double(run.trainLimit) * 0.9 / 32).rounded(.up)))
+        XCTAssertEqual(steps.count, run.epochs * Int((Double(run.trainLimit) * 0.9 / 32).rounded(.up)))
     }
 
     func testAWorkerJoiningMidRunChangesNothing() throws {
-        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let run = SmallRun(trainLimit: 8_000, epochs: 3)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
         try cluster.addWorker()
@@ -66,7 +66,7 @@ final class ExactnessTests: XCTestCase {
     }
 
     func testAWorkerStoppedBySIGTERMLeavesCleanly() throws {
-        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let run = SmallRun(trainLimit: 8_000, epochs: 3)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
         try cluster.addWorker()

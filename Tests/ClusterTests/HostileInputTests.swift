@@ -5,7 +5,7 @@ import XCTest
 /// Garbage on the server's socket: dropped and counted, never applied, never a crash.
 final class HostileInputTests: XCTestCase {
     func testAFloodOfGarbageChangesNothing() throws {
-        let run = SmallRun(trainLimit: 3_000, epochs: 2)
+        let run = SmallRun(trainLimit: 6_000, epochs: 3)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let cluster = try TestCluster(self, workersMin: 2, flags: run.flags, workerTimeout: 3)
         try cluster.addWorker()
