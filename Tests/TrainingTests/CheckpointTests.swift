@@ -85,4 +85,38 @@ final class CheckpointTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
     }
+
+    /// A full disk, for real: a tmpfs with room for one checkpoint but not for the next one's temporary file.
+    func testAFullDiskKeepsThePreviousCheckpoint() throws {
+        let mountPoint = temporaryDirectory(self) + "/tiny"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=40k", "tmpfs", mountPoint]
+        mount.standardError = FileHandle.nullDevice
+        try mount.run()
+        mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here (needs root and mount rights); the blocked-write test covers the same path")
+        }
+        addTeardownBlock {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [mountPoint]
+            try? umount.run()
+            umount.waitUntilExit()
+        }
+        let model = try ModelSpec.build("seed-cnn", inputShape: shape)
+        let sgd = SGD(parameterCount: model.parameterCount)
+        let path = mountPoint + "/checkpoint.safetensors"
+        try CheckpointFile.write(Checkpoint(model: model, parameters: model.initialParameters(seed: 1), optimizer: sgd, epoch: 1, seed: 1), for: model, to: path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try CheckpointFile.write(Checkpoint(model: model, parameters: model.initialParameters(seed: 2), optimizer: sgd, epoch: 2, seed: 1), for: model, to: path)) { error in
+            XCTAssertTrue("\(error)".contains("No space left on device"), "\(error)")
+            XCTAssertTrue("\(error)".contains("the previous checkpoint is unchanged"), "\(error)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mountPoint), ["checkpoint.safetensors"], "the temporary file was left behind")
+        XCTAssertEqual(try CheckpointFile.read(path, fitting: model).epoch, 1)
+    }
 }
