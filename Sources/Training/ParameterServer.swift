@@ -244,7 +244,8 @@ public final class ParameterServer: StepGradientSource {
     /// Handles every message that arrives within `seconds`.
     private func pump(seconds: Double) throws {
         for denial in zap?.takeDenials() ?? [] {
-            reject(0, denial.description)
+            // The reason without the key and attempt number, so a report can count refusals by reason.
+            reject(0, "refused a CURVE client from \(denial.address): \(denial.reason)")
         }
         var wait = Int32(seconds * 1000)
         while let frames = try socket.receive(timeoutMilliseconds: wait) {

@@ -91,7 +91,7 @@ struct BackpropServer: ParsableCommand {
                 say(run.model.summary(name: run.modelName))
                 say("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
             }
-            say("listening on \(server.endpoint)\(curve == nil ? "" : " (CurveZMQ: \(curve?.authorizedWorkers.count ?? 0) authorized worker keys)"); run directory \(directory.path); waiting for \(workersMin) worker\(workersMin == 1 ? "" : "s")")
+            say("listening on \(server.endpoint)\(curve == nil ? "" : " (CurveZMQ: \(curve?.authorizedWorkers.count ?? 0) authorized worker keys)"); run directory \(directory.path)")
             _ = try server.serve(sink: sink)
         }
     }

@@ -49,10 +49,10 @@ struct XorDemo: ParsableCommand {
         try runReportingErrors {
             let single = Demos.perceptron(gate: .xor, learningRate: 0.1, maxEpochs: 100)
             let wrong = zip(single.predictions, Demos.Gate.xor.targets).filter { $0 != $1 }.count
-            print("1. One perceptron, perceptron rule, 100 epochs: still \(single.mistakesPerEpoch.last ?? 0) mistakes per epoch.")
+            print("1. One perceptron, perceptron rule, 100 epochs: it still made \(single.mistakesPerEpoch.last ?? 0) updates in the last epoch.")
             print("   No straight line separates XOR's 1s from its 0s, so it never converges.")
             printTable(targets: Demos.Gate.xor.targets, predictions: single.predictions)
-            print("   \(wrong) of 4 wrong.\n")
+            print("   After training, \(wrong) of 4 are wrong.\n")
 
             let network = try Demos.xorNetwork()
             print("2. Two layers (\(network.spec)), backpropagation + Adam, \(network.steps) steps: loss \(fixed(network.finalLoss))")

@@ -57,7 +57,7 @@ final class DemoTests: XCTestCase {
         for row in perceptron {
             XCTAssertEqual(row.mark, row.predicted == row.target ? "ok" : "WRONG", "row \(row.inputs) is marked wrongly")
         }
-        XCTAssertTrue(output.contains("\(wrong.count) of 4 wrong."), "the count of wrong rows disagrees with the table:\n\(output)")
+        XCTAssertTrue(output.contains("\(wrong.count) of 4 are wrong."), "the count of wrong rows disagrees with the table:\n\(output)")
 
         XCTAssertEqual(network.count, 4, output)
         assertLearned(network, gate: { $0 ^ $1 })
