@@ -379,7 +379,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
         case .truncatedHeaderLength(let byteCount):
             return "safetensors: \(byteCount) bytes is too short for the 8-byte header length"
         case .headerTooLarge(let length):
-            return "safetensors: header length \(length) exceeds the \(SafeTensorsFile.maximumHeaderLength)-byte limit"
+            return "not a safetensors file? its header length \(length) exceeds the \(SafeTensorsFile.maximumHeaderLength)-byte limit"
         case .headerBeyondFile(let length, let available):
             return "safetensors: header length \(length) runs past the \(available) bytes that follow it"
         case .invalidHeader(let reason):
