@@ -35,14 +35,7 @@ struct BackpropServer: ParsableCommand {
     @Option(help: "Seconds of silence after which a worker is dropped and its microbatches go to others.")
     var workerTimeout = 5.0
 
-    @Option(help: "Run directory (default: runs/cluster-<date>-<time>).")
-    var runDir: String?
-
-    @Option(help: "Start from the weights of this checkpoint (fresh optimiser, epoch 1).")
-    var `init`: String?
-
-    @Option(help: "Continue the run saved in this checkpoint or run directory.")
-    var resume: String?
+    @OptionGroup var start: RunStartOptions
 
     @Flag(help: "Print only membership changes and the final test line.")
     var quiet = false
@@ -51,7 +44,6 @@ struct BackpropServer: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard workersMin >= 1 else { throw ValidationError("--workers-min must be at least 1, got \(workersMin)") }
         guard workerTimeout > 0 else { throw ValidationError("--worker-timeout must be positive") }
-        if `init` != nil && resume != nil { throw ValidationError("--init and --resume cannot be used together") }
         if keys == nil && !isLoopback(host) && !insecure {
             throw ValidationError("--host \(host) would let anyone who can reach the port join the run; pass --keys DIR (see `backprop keys generate`), or --insecure to accept that")
         }
@@ -64,28 +56,19 @@ struct BackpropServer: ParsableCommand {
             if curve == nil && !isLoopback(host) {
                 FileHandle.standardError.write(Data("warning: listening on \(host) without --keys: anyone who can reach this port can join the run and read its traffic; create keys with `backprop keys generate DIR` and pass --keys DIR\n".utf8))
             }
-            let run = try PreparedRun(config: training.config)
-            let startingPoint: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
-            let start = try StartingState(startingPoint, for: run)
-            let path = runDir ?? resume.flatMap(runDirectory(of:)) ?? RunDirectory.defaultPath(prefix: "cluster")
-            let directory = try RunDirectory(path: path, resuming: resume != nil)
+            let (run, state, directory) = try start.prepare(training.config, directoryPrefix: "cluster")
             let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
             let server = try ParameterServer(
                 run: run, directory: directory,
                 options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout, curve: curve),
-                start: start, shouldStop: { StopSignal.requested })
+                start: state, shouldStop: { StopSignal.requested })
             try directory.writeConfig(run.config)
             // `endpoint` exists exactly while this server listens; one left by an earlier server is stale.
             let endpointFile = directory.file("endpoint")
             try? FileManager.default.removeItem(atPath: endpointFile)
             defer { try? FileManager.default.removeItem(atPath: endpointFile) }
             let console = ConsoleSink(epochs: run.config.epochs, showSteps: !quiet)
-            let sink = EventFanOut([
-                try JSONLinesSink(path: directory.file("server.jsonl"), process: "server"),
-                try HistoryCSVSink(path: directory.file("history.csv"), append: resume != nil, keepingEpochsThrough: resume != nil ? start.firstEpoch : nil),
-                try TensorBoardSink(directory: directory.path),
-                console,
-            ])
+            let sink = EventFanOut(try start.fileSinks(in: directory, start: state, events: "server.jsonl", process: "server") + [console])
             try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: endpointFile), options: .atomic)
             if !quiet {
                 say(run.model.summary(name: run.modelName))
