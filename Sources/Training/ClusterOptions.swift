@@ -69,8 +69,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     case refused(String)
     /// The server did not answer for too long.
     case serverGone(String)
-    /// No live worker is left and none joined in time.
-    case noWorkers(String)
+    /// The process was asked to stop (SIGINT/SIGTERM) before training ended.
+    case stopped(String)
     case badWelcome(String)
     /// The server could not bind its address.
     case cannotListen(String)
@@ -79,7 +79,7 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .refused(let why): return "refused by the server: \(why)"
         case .serverGone(let why): return why
-        case .noWorkers(let why): return why
+        case .stopped(let why): return why
         case .badWelcome(let why): return "cannot use the server's welcome: \(why)"
         case .cannotListen(let why): return why
         }

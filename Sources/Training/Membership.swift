@@ -19,7 +19,6 @@ struct WorkerRecord {
     var lastSeen: Double
     /// Microbatch indices of the current step assigned to this worker and not yet returned.
     var outstanding: Set<Int> = []
-    var microbatchesDone = 0
 }
 
 /// Every worker the server has met, by id and by ZeroMQ routing id.

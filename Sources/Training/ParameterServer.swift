@@ -33,8 +33,6 @@ public final class ParameterServer: StepGradientSource {
     /// Set once training is over: a worker that joins now is told so at once.
     private var shutdownReason: String?
     private let shouldStop: () -> Bool
-    /// Messages refused so far.
-    public private(set) var rejectedMessages = 0
 
     /// The step being collected.
     private struct StepState {
@@ -128,7 +126,7 @@ public final class ParameterServer: StepGradientSource {
                             metrics: Array(repeating: nil, count: microbatches.count))
         var waitingSince: Double?
         while let state = current, !state.done {
-            if shouldStop() { throw ClusterError.noWorkers("stopped by a signal") }
+            if shouldStop() { throw ClusterError.stopped("stopped by a signal") }
             if !state.pending.isEmpty {
                 if members.ids(in: .active).isEmpty { admitReadyWorkers(version: version) }
                 if members.ids(in: .active).isEmpty {
@@ -189,7 +187,7 @@ public final class ParameterServer: StepGradientSource {
     private func waitForWorkers() throws {
         sink.record(.waitingForWorkers(have: 0, need: options.workersMin))
         while members.ids(in: .ready).count + members.ids(in: .active).count < options.workersMin {
-            if shouldStop() { throw ClusterError.noWorkers("stopped by a signal while waiting for workers") }
+            if shouldStop() { throw ClusterError.stopped("stopped by a signal while waiting for workers") }
             try pump(seconds: 0.1)
             expireSilentWorkers()
             sendHeartbeats()
@@ -338,12 +336,10 @@ public final class ParameterServer: StepGradientSource {
         state.contributors.insert(id)
         current = state
         worker.outstanding.remove(report.microbatch)
-        worker.microbatchesDone += 1
         members[id] = worker
     }
 
     private func reject(_ worker: Int, _ reason: String) {
-        rejectedMessages += 1
         sink.record(.messageRejected(worker: worker, reason: reason))
     }
 
