@@ -25,10 +25,14 @@ let package = Package(
         ),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
 
+        // MARK: - C kernels
+
+        .target(name: "CKernels"),
+
         // MARK: - Libraries
 
         .target(name: "Randomness"),
-        .target(name: "NeuralNet", dependencies: ["Randomness"]),
+        .target(name: "NeuralNet", dependencies: ["CKernels", "Randomness"]),
         .target(name: "Datasets", dependencies: ["CZlib", "Randomness"]),
         .target(name: "TrainingLog"),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
@@ -62,7 +66,7 @@ let package = Package(
 
         // MARK: - Tests
 
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Randomness"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CKernels", "Randomness"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "TrainingLogTests", dependencies: ["TrainingLog"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),

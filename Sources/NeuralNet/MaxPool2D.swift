@@ -1,3 +1,5 @@
+import CKernels
+
 /// Max pooling over non-overlapping `size` x `size` windows (stride = size, `valid`).
 ///
 /// The output is `(H / size, W / size, C)`, rounding down as Keras does. The backward
@@ -9,7 +11,8 @@ public struct MaxPool2D: Layer {
     public let outputShape: Shape
     public let size: Int
 
-    private let height, width, channels, outHeight, outWidth: Int
+    /// The geometry the kernels take.
+    private let shape: bp_pool_shape
 
     public init(inputShape: Shape, size: Int) throws {
         guard let (h, w, c) = inputShape.image else {
@@ -20,10 +23,8 @@ public struct MaxPool2D: Layer {
         }
         self.inputShape = inputShape
         self.size = size
-        height = h; width = w; channels = c
-        outHeight = h / size
-        outWidth = w / size
-        outputShape = Shape(height: outHeight, width: outWidth, channels: c)
+        shape = bp_pool_shape(height: h, width: w, channels: c, size: size, out_height: h / size, out_width: w / size)
+        outputShape = Shape(height: h / size, width: w / size, channels: c)
     }
 
     /// input: (N, H, W, C); output: (N, H/size, W/size, C).
@@ -31,31 +32,7 @@ public struct MaxPool2D: Layer {
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
         parameters: UnsafePointer<Float>, batch: Int
     ) {
-        for n in 0..<batch {
-            for oy in 0..<outHeight {
-                for ox in 0..<outWidth {
-                    let out = output + ((n * outHeight + oy) * outWidth + ox) * channels
-                    let window = input + ((n * height + oy * size) * width + ox * size) * channels
-                    var c = 0
-                    while c + Vector.scalarCount <= channels {
-                        var best = window.vector(c)
-                        forEachPosition { _, offset in
-                            let value = window.vector(offset + c)
-                            best.replace(with: value, where: value .> best)
-                        }
-                        out.store(best, c)
-                        c += Vector.scalarCount
-                    }
-                    for c in c..<channels {
-                        var best = window[c]
-                        forEachPosition { _, offset in
-                            if window[offset + c] > best { best = window[offset + c] }
-                        }
-                        out[c] = best
-                    }
-                }
-            }
-        }
+        withUnsafePointer(to: shape) { kernels.maxpool_forward($0, input, output, batch) }
     }
 
     /// Writes every input position: the window's gradient at the first position holding the
@@ -65,63 +42,18 @@ public struct MaxPool2D: Layer {
         outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
         parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, batch: Int
     ) {
+        backward(input: input, output: output, outputGradient: outputGradient, inputGradient: inputGradient, batch: batch, relu: false)
+    }
+
+    /// The backward pass, and with `relu` the backward pass of a ReLU before the pooling (whose
+    /// output is `input`): the gradient stays only where the window's maximum is positive.
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?, batch: Int, relu: Bool
+    ) {
         guard let inputGradient else { return }
-        let zero = Vector(repeating: 0)
-        for n in 0..<batch {
-            for oy in 0..<outHeight {
-                for ox in 0..<outWidth {
-                    let pooled = ((n * outHeight + oy) * outWidth + ox) * channels
-                    let maximum = output + pooled
-                    let g = outputGradient + pooled
-                    let start = ((n * height + oy * size) * width + ox * size) * channels
-                    let window = input + start
-                    let dx = inputGradient + start
-                    var c = 0
-                    while c + Vector.scalarCount <= channels {
-                        let best = maximum.vector(c)
-                        let gradient = g.vector(c)
-                        var found = SIMDMask<SIMD16<Int32>>(repeating: false)
-                        forEachPosition { _, offset in
-                            let first = (window.vector(offset + c) .== best) .& .!found
-                            found = found .| first
-                            dx.store(zero.replacing(with: gradient, where: first), offset + c)
-                        }
-                        c += Vector.scalarCount
-                    }
-                    for c in c..<channels {
-                        var found = false
-                        forEachPosition { _, offset in
-                            let first = window[offset + c] == maximum[c] && !found
-                            found = found || first
-                            dx[offset + c] = first ? g[c] : 0
-                        }
-                    }
-                }
-            }
-            zeroUncovered(inputGradient + n * inputShape.count)
+        withUnsafePointer(to: shape) {
+            kernels.maxpool_backward($0, input, output, outputGradient, inputGradient, relu ? 1 : 0, batch)
         }
-    }
-
-    /// Calls `body` with each window position (row-major) and its offset from the window's first value.
-    @inline(__always)
-    private func forEachPosition(_ body: (_ position: Int, _ offset: Int) -> Void) {
-        for dy in 0..<size {
-            for dx in 0..<size {
-                body(dy * size + dx, (dy * width + dx) * channels)
-            }
-        }
-    }
-
-    /// Zeroes the bottom rows and right columns no window covers (when H or W is not a multiple of size).
-    /// image: (H, W, C).
-    private func zeroUncovered(_ image: UnsafeMutablePointer<Float>) {
-        let coveredWidth = outWidth * size
-        if coveredWidth < width {
-            for y in 0..<outHeight * size {
-                (image + (y * width + coveredWidth) * channels).update(repeating: 0, count: (width - coveredWidth) * channels)
-            }
-        }
-        let coveredHeight = outHeight * size
-        (image + coveredHeight * width * channels).update(repeating: 0, count: (height - coveredHeight) * width * channels)
     }
 }

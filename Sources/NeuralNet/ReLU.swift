@@ -1,3 +1,5 @@
+import CKernels
+
 /// Rectified linear unit: `max(x, 0)`, element by element.
 public struct ReLU: Layer {
     public let kind = "relu"
@@ -6,21 +8,12 @@ public struct ReLU: Layer {
 
     public init(inputShape: Shape) { self.inputShape = inputShape }
 
-    /// input, output: (N, shape).
+    /// input, output: (N, shape). NaN becomes 0.
     public func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
         parameters: UnsafePointer<Float>, batch: Int
     ) {
-        let count = batch * inputShape.count
-        var i = 0
-        while i + Vector.scalarCount <= count {
-            output.store(positivePart(input.vector(i)), i)
-            i += Vector.scalarCount
-        }
-        while i < count {
-            output[i] = input[i] > 0 ? input[i] : 0
-            i += 1
-        }
+        kernels.relu_forward(input, output, batch * inputShape.count)
     }
 
     /// The gradient passes where the output is positive.
@@ -30,16 +23,6 @@ public struct ReLU: Layer {
         parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, batch: Int
     ) {
         guard let inputGradient else { return }
-        let count = batch * inputShape.count
-        let zero = Vector(repeating: 0)
-        var i = 0
-        while i + Vector.scalarCount <= count {
-            inputGradient.store(zero.replacing(with: outputGradient.vector(i), where: output.vector(i) .> 0), i)
-            i += Vector.scalarCount
-        }
-        while i < count {
-            inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0
-            i += 1
-        }
+        kernels.relu_backward(output, outputGradient, inputGradient, batch * inputShape.count)
     }
 }

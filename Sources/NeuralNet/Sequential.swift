@@ -35,6 +35,8 @@ public struct Sequential: Sendable {
     public let layout: ParameterLayout
     /// The model spec this model was built from, if any (recorded in checkpoints).
     public let spec: String
+    /// Which layers run through a neighbour's kernel.
+    let fusion: Fusion
 
     public init(inputShape: Shape, layers: [any Layer], loss: Loss, spec: String = "") throws {
         guard let last = layers.last else { throw ModelError.badSpec("a model needs at least one layer") }
@@ -53,6 +55,7 @@ public struct Sequential: Sendable {
         self.loss = loss
         self.spec = spec
         layout = ParameterLayout(layers: layers)
+        fusion = Fusion(layers: layers)
     }
 
     public var outputShape: Shape { layers[layers.count - 1].outputShape }
@@ -78,7 +81,12 @@ public struct Sequential: Sendable {
         var input = UnsafePointer(workspace.input)
         for (index, layer) in layers.enumerated() {
             let output = workspace.activations[index]
-            layer.forward(input, output, parameters: parameters + layout.layerOffsets[index], batch: batch)
+            let parameters = parameters + layout.layerOffsets[index]
+            switch fusion.forward[index] {
+            case .alone: layer.forward(input, output, parameters: parameters, batch: batch)
+            case .convolveWithReLU(let conv): conv.forward(input, output, parameters: parameters, batch: batch, relu: true)
+            case .skip: break
+            }
             input = UnsafePointer(output)
         }
         return workspace.activations[layers.count - 1]
@@ -113,11 +121,19 @@ public struct Sequential: Sendable {
         let top = fused ? layers.count - 2 : layers.count - 1
         for index in stride(from: top, through: 0, by: -1) {
             let input = index == 0 ? UnsafePointer(workspace.input) : UnsafePointer(workspace.activations[index - 1])
-            layers[index].backward(
-                input: input, output: workspace.activations[index],
-                outputGradient: delta, inputGradient: index == 0 ? nil : spare,
-                parameters: parameters + layout.layerOffsets[index],
-                gradients: gradients + layout.layerOffsets[index], batch: batch)
+            let output = UnsafePointer(workspace.activations[index])
+            let inputGradient = index == 0 ? nil : spare
+            switch fusion.backward[index] {
+            case .alone:
+                layers[index].backward(
+                    input: input, output: output, outputGradient: delta, inputGradient: inputGradient,
+                    parameters: parameters + layout.layerOffsets[index],
+                    gradients: gradients + layout.layerOffsets[index], batch: batch)
+            case .poolThroughReLU(let pool):
+                pool.backward(input: input, output: output, outputGradient: delta, inputGradient: inputGradient, batch: batch, relu: true)
+            case .skip:
+                continue
+            }
             swap(&delta, &spare)
         }
         return BatchMetrics(lossSum: lossSum, correct: correct, count: batch)

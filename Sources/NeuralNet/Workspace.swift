@@ -8,8 +8,10 @@ public final class Workspace {
     public let input: UnsafeMutablePointer<Float>
     /// (capacity)
     public let labels: UnsafeMutablePointer<Int32>
-    /// Each layer's output, (capacity, layer.outputShape).
+    /// Each layer's output, (capacity, layer.outputShape). Layers the model fuses share a buffer.
     let activations: [UnsafeMutablePointer<Float>]
+    /// The buffers this workspace allocated.
+    private let owned: [UnsafeMutablePointer<Float>]
     /// Two scratch buffers for gradients flowing backwards, each as large as the largest activation.
     let deltaA: UnsafeMutablePointer<Float>
     let deltaB: UnsafeMutablePointer<Float>
@@ -24,11 +26,23 @@ public final class Workspace {
         input.initialize(repeating: 0, count: inputCount)
         labels = .allocate(capacity: capacity)
         labels.initialize(repeating: 0, count: capacity)
-        activations = model.layers.map { layer in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputShape.count)
-            buffer.initialize(repeating: 0, count: capacity * layer.outputShape.count)
-            return buffer
+        var activations: [UnsafeMutablePointer<Float>] = []
+        var owned: [UnsafeMutablePointer<Float>] = []
+        for (index, layer) in model.layers.enumerated() {
+            switch model.fusion.buffer[index] {
+            case nil:
+                activations.append(input)
+            case let owner? where owner < index:
+                activations.append(activations[owner])
+            default:
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputShape.count)
+                buffer.initialize(repeating: 0, count: capacity * layer.outputShape.count)
+                activations.append(buffer)
+                owned.append(buffer)
+            }
         }
+        self.activations = activations
+        self.owned = owned
         let widest = model.layers.map(\.outputShape.count).max() ?? 1
         deltaCount = capacity * widest
         deltaA = .allocate(capacity: deltaCount)
@@ -43,7 +57,7 @@ public final class Workspace {
     deinit {
         input.deallocate()
         labels.deallocate()
-        activations.forEach { $0.deallocate() }
+        owned.forEach { $0.deallocate() }
         deltaA.deallocate()
         deltaB.deallocate()
     }

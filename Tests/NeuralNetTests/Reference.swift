@@ -1,5 +1,6 @@
 import Foundation
 import NeuralNet
+import XCTest
 
 /// Plain Double implementations of every layer and loss, written for clarity, not speed.
 ///
@@ -104,5 +105,16 @@ enum Reference {
             a = forward(layer, a, params, batch: labels.count)
         }
         return loss(model.loss, a, labels: labels, width: model.outputShape.count)
+    }
+}
+
+/// Fails with the first differing position when `actual` and `expected` differ in any bit.
+func assertSameBits(_ actual: [Float]?, _ expected: [Float], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+    guard let actual else { return XCTFail("\(message): missing", file: file, line: line) }
+    guard actual.count == expected.count else {
+        return XCTFail("\(message): \(actual.count) values, expected \(expected.count)", file: file, line: line)
+    }
+    if let i = actual.indices.first(where: { actual[$0].bitPattern != expected[$0].bitPattern }) {
+        XCTFail("\(message): value \(i) is \(actual[i]), expected \(expected[i])", file: file, line: line)
     }
 }

@@ -1,0 +1,314 @@
+// Conv2D: stride 1, square kernel, channels last. Kernel (K, K, C, F) as Keras lays it out.
+
+/// The kernel rows that land inside the image for output row `oy`.
+INLINE span row_taps(const bp_conv_shape *s, long oy) {
+    return (span){max_l(0, s->pad_before - oy), min_l(s->kernel_size, s->height + s->pad_before - oy)};
+}
+
+/// The kernel columns that land inside the image for output column `ox`.
+INLINE span column_taps(const bp_conv_shape *s, long ox) {
+    return (span){max_l(0, s->pad_before - ox), min_l(s->kernel_size, s->width + s->pad_before - ox)};
+}
+
+/// The output columns all of whose kernel columns land inside the image (all of them for `valid`).
+INLINE span interior_columns(const bp_conv_shape *s) {
+    long lo = min_l(s->pad_before, s->out_width);
+    return (span){lo, max_l(lo, min_l(s->out_width, s->width + s->pad_before - s->kernel_size + 1))};
+}
+
+// MARK: - Forward
+
+/// Two neighbouring output pixels whose taps all lie inside the image, 16 filters.
+///
+/// x: the first pixel's first input value under the first kernel row; w: that kernel row at
+/// the first filter. Kernel rows follow each other in memory; input rows are W·C apart.
+INLINE void forward_pair(const bp_conv_shape *s, const float *x, const float *w, v16 bias, long kernel_rows,
+                         v16 *first_out, v16 *second_out) {
+    v16 first = bias, second = bias;
+    long taps_per_row = s->kernel_size * s->channels;
+    for (long r = 0; r < kernel_rows; r++) {
+        const float *neighbour = x + s->channels;
+        for (long j = 0; j < taps_per_row; j++) {
+            v16 taps = load(w);
+            first += x[j] * taps;
+            second += neighbour[j] * taps;
+            w += s->filters;
+        }
+        x += s->width * s->channels;
+    }
+    *first_out = first;
+    *second_out = second;
+}
+
+/// Output pixel (oy, ox) for 16 filters from `kernel` on, skipping taps outside the image.
+INLINE v16 forward_pixel(const bp_conv_shape *s, const float *image, const float *kernel, v16 bias,
+                         long oy, long ox, span rows) {
+    v16 total = bias;
+    span columns = column_taps(s, ox);
+    long taps = count_of(columns) * s->channels;
+    for (long ky = rows.lo; ky < rows.hi; ky++) {
+        const float *x = image + ((oy + ky - s->pad_before) * s->width + ox + columns.lo - s->pad_before) * s->channels;
+        const float *w = kernel + (ky * s->kernel_size + columns.lo) * s->channels * s->filters;
+        for (long j = 0; j < taps; j++) {
+            total += x[j] * load(w);
+            w += s->filters;
+        }
+    }
+    return total;
+}
+
+/// The same for the one filter at `kernel`.
+INLINE float forward_pixel_scalar(const bp_conv_shape *s, const float *image, const float *kernel, float bias,
+                                  long oy, long ox, span rows) {
+    float total = bias;
+    span columns = column_taps(s, ox);
+    long taps = count_of(columns) * s->channels;
+    for (long ky = rows.lo; ky < rows.hi; ky++) {
+        const float *x = image + ((oy + ky - s->pad_before) * s->width + ox + columns.lo - s->pad_before) * s->channels;
+        const float *w = kernel + (ky * s->kernel_size + columns.lo) * s->channels * s->filters;
+        for (long j = 0; j < taps; j++) {
+            total += x[j] * *w;
+            w += s->filters;
+        }
+    }
+    return total;
+}
+
+/// max(value, 0) (0 for NaN) when `relu` is set, else the value.
+INLINE v16 activate(v16 value, int relu) { return relu ? select(value > 0, value, zero()) : value; }
+INLINE float activate_scalar(float value, int relu) { return relu && !(value > 0) ? 0 : value; }
+
+/// input: (N, H, W, C); output: (N, OH, OW, F); kernel: (K, K, C, F); bias: (F).
+/// With `relu` set, output holds max(value, 0): a ReLU after the convolution, fused.
+///
+/// Each output value is `bias + Σ x·w` summed over kernel rows, then over the (kx, c) span
+/// of each row in memory order, skipping taps outside the image. Filters go 16 at a time;
+/// interior pixels go in pairs that share each kernel load; filters beyond a multiple of
+/// 16 go one by one, in the same order.
+static void conv_forward(const bp_conv_shape *s, const float *input, float *output,
+                         const float *kernel, const float *bias, int relu, long batch) {
+    const long H = s->height, W = s->width, C = s->channels, F = s->filters, K = s->kernel_size;
+    const long OH = s->out_height, OW = s->out_width, pad = s->pad_before;
+    span interior = interior_columns(s);
+    long pairs = count_of(interior) / 2;
+    for (long n = 0; n < batch; n++) {
+        const float *image = input + n * H * W * C;
+        for (long oy = 0; oy < OH; oy++) {
+            span rows = row_taps(s, oy);
+            const float *top = image + (oy + rows.lo - pad) * W * C;
+            const float *first_kernel_row = kernel + rows.lo * K * C * F;
+            float *out = output + (n * OH + oy) * OW * F;
+            long co = 0;
+            for (; co + LANES <= F; co += LANES) {
+                v16 b = load(bias + co);
+                const float *x = top + (interior.lo - pad) * C;
+                float *y = out + interior.lo * F + co;
+                for (long p = 0; p < pairs; p++) {
+                    v16 first, second;
+                    forward_pair(s, x, first_kernel_row + co, b, count_of(rows), &first, &second);
+                    store(y, activate(first, relu));
+                    store(y + F, activate(second, relu));
+                    x += 2 * C;
+                    y += 2 * F;
+                }
+                // The border, and the last interior pixel when their count is odd.
+                for (long ox = 0; ox < interior.lo; ox++)
+                    store(out + ox * F + co, activate(forward_pixel(s, image, kernel + co, b, oy, ox, rows), relu));
+                for (long ox = interior.lo + 2 * pairs; ox < OW; ox++)
+                    store(out + ox * F + co, activate(forward_pixel(s, image, kernel + co, b, oy, ox, rows), relu));
+            }
+            for (; co < F; co++) {
+                for (long ox = 0; ox < OW; ox++)
+                    out[ox * F + co] = activate_scalar(forward_pixel_scalar(s, image, kernel + co, bias[co], oy, ox, rows), relu);
+            }
+        }
+    }
+}
+
+// MARK: - Backward
+
+/// One row of the kernel gradient matrix (K·K·C rows by F) seen from one output row: which
+/// input value it multiplies for output column ox, and the output columns where that input exists.
+typedef struct {
+    /// Row number in the kernel gradient: (ky * K + kx) * C + c.
+    long index;
+    /// The output columns lo..<hi.
+    span pixels;
+    /// Offset in the image of the value output column 0 would see (outside the image at a
+    /// `same` border: only `pixels` are ever read).
+    long offset;
+    long kx, c;
+} tap_row;
+
+INLINE tap_row tap_row_make(const bp_conv_shape *s, long index, long kx, long c, long offset) {
+    long first = max_l(0, s->pad_before - kx);
+    return (tap_row){index, {first, max_l(first, min_l(s->out_width, s->width + s->pad_before - kx))}, offset, kx, c};
+}
+
+/// The first row of kernel row `ky`, seen from output row `oy`.
+INLINE tap_row tap_row_first(const bp_conv_shape *s, long ky, long oy) {
+    return tap_row_make(s, ky * s->kernel_size * s->channels, 0, 0,
+                        ((oy + ky - s->pad_before) * s->width - s->pad_before) * s->channels);
+}
+
+/// The row after `r`: the next channel, kernel column, or kernel row.
+INLINE tap_row tap_row_next(const bp_conv_shape *s, tap_row r) {
+    if (r.c + 1 < s->channels) return tap_row_make(s, r.index + 1, r.kx, r.c + 1, r.offset + 1);
+    if (r.kx + 1 < s->kernel_size) return tap_row_make(s, r.index + 1, r.kx + 1, 0, r.offset + 1);
+    return tap_row_make(s, r.index + 1, 0, 0, r.offset + 1 + (s->width - s->kernel_size) * s->channels);
+}
+
+/// bias_gradient (F) += Σ over the row's pixels of g; g: (OW, F).
+INLINE void accumulate_bias_gradient(const bp_conv_shape *s, float *bias_gradient, const float *g) {
+    const long F = s->filters, OW = s->out_width;
+    long co = 0;
+    for (; co + LANES <= F; co += LANES) {
+        v16 total = load(bias_gradient + co);
+        for (long ox = 0; ox < OW; ox++) total += load(g + ox * F + co);
+        store(bias_gradient + co, total);
+    }
+    for (; co < F; co++) {
+        for (long ox = 0; ox < OW; ox++) bias_gradient[co] += g[ox * F + co];
+    }
+}
+
+/// s0 += Σ x0(ox)·g(ox), s1 += Σ x1(ox)·g(ox), each over its row's pixels in ascending order.
+/// g: the first of 16 filters of output pixel 0.
+INLINE void accumulate_pair(const bp_conv_shape *s, const float *image, v16 *s0_io, v16 *s1_io,
+                            tap_row row0, tap_row row1, const float *g) {
+    const long F = s->filters, C = s->channels;
+    v16 s0 = *s0_io, s1 = *s1_io;
+    // Both rows see the same pixels except at a `same`-padded border.
+    long start = max_l(row0.pixels.lo, row1.pixels.lo);
+    span both = {start, max_l(start, min_l(row0.pixels.hi, row1.pixels.hi))};
+    for (long ox = row0.pixels.lo; ox < both.lo; ox++) s0 += image[row0.offset + ox * C] * load(g + ox * F);
+    for (long ox = row1.pixels.lo; ox < both.lo; ox++) s1 += image[row1.offset + ox * C] * load(g + ox * F);
+    const float *x0 = image + row0.offset + both.lo * C;
+    const float *x1 = image + row1.offset + both.lo * C;
+    const float *gp = g + both.lo * F;
+    for (long ox = both.lo; ox < both.hi; ox++) {
+        v16 gv = load(gp);
+        s0 += *x0 * gv;
+        s1 += *x1 * gv;
+        x0 += C;
+        x1 += C;
+        gp += F;
+    }
+    for (long ox = both.hi; ox < row0.pixels.hi; ox++) s0 += image[row0.offset + ox * C] * load(g + ox * F);
+    for (long ox = both.hi; ox < row1.pixels.hi; ox++) s1 += image[row1.offset + ox * C] * load(g + ox * F);
+    *s0_io = s0;
+    *s1_io = s1;
+}
+
+/// d[co] += Σ x(ox)·g(ox, co) for the filters first..<F not covered by whole vectors.
+INLINE void accumulate_scalar(const bp_conv_shape *s, const float *image, float *d, tap_row row, const float *g, long first) {
+    const long F = s->filters, C = s->channels;
+    for (long co = first; co < F; co++) {
+        for (long ox = row.pixels.lo; ox < row.pixels.hi; ox++) d[co] += image[row.offset + ox * C] * g[ox * F + co];
+    }
+}
+
+/// kernel_gradient += the contribution of output row `oy` (g: (OW, F)) of one image (H, W, C).
+///
+/// Row r of the kernel gradient is the sum over pixels of x_r(ox) · g(ox), where x_r(ox) is
+/// the input value that tap and channel see from output pixel ox. Rows go in pairs that
+/// share each load of g, 16 filters at a time; every row sums its pixels in ascending order.
+INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, float *kernel_gradient, const float *image,
+                                       const float *g, long oy) {
+    const long F = s->filters;
+    const long vector_filters = F - F % LANES;
+    span valid_rows = row_taps(s, oy);
+    tap_row first = tap_row_first(s, valid_rows.lo, oy);
+    long remaining = count_of(valid_rows) * s->kernel_size * s->channels;
+    while (remaining > 0) {
+        float *d = kernel_gradient + first.index * F;
+        if (remaining >= 2) {
+            tap_row second = tap_row_next(s, first);
+            for (long co = 0; co < vector_filters; co += LANES) {
+                v16 s0 = load(d + co), s1 = load(d + F + co);
+                accumulate_pair(s, image, &s0, &s1, first, second, g + co);
+                store(d + co, s0);
+                store(d + F + co, s1);
+            }
+            accumulate_scalar(s, image, d, first, g, vector_filters);
+            accumulate_scalar(s, image, d + F, second, g, vector_filters);
+            first = tap_row_next(s, second);
+            remaining -= 2;
+        } else {
+            for (long co = 0; co < vector_filters; co += LANES) {
+                v16 s0 = load(d + co);
+                for (long ox = first.pixels.lo; ox < first.pixels.hi; ox++)
+                    s0 += image[first.offset + ox * s->channels] * load(g + ox * F + co);
+                store(d + co, s0);
+            }
+            accumulate_scalar(s, image, d, first, g, vector_filters);
+            remaining -= 1;
+        }
+    }
+}
+
+/// input: (N, H, W, C); output_gradient: (N, OH, OW, F); kernel_gradient (K, K, C, F) and
+/// bias_gradient (F) are added to, summed over pixels in order (sample, row, column).
+static void conv_backward_parameters(const bp_conv_shape *s, const float *input, const float *output_gradient,
+                                     float *kernel_gradient, float *bias_gradient, long batch) {
+    const long OH = s->out_height, OW = s->out_width, F = s->filters;
+    for (long n = 0; n < batch; n++) {
+        const float *image = input + n * s->height * s->width * s->channels;
+        for (long oy = 0; oy < OH; oy++) {
+            const float *g = output_gradient + (n * OH + oy) * OW * F;
+            accumulate_bias_gradient(s, bias_gradient, g);
+            accumulate_kernel_gradient(s, kernel_gradient, image, g, oy);
+        }
+    }
+}
+
+/// output_gradient: (N, OH, OW, F); kernel: (K, K, C, F); input_gradient: (N, H, W, C), overwritten.
+///
+/// Each input value gathers Σ g·w over the taps that saw it (kernel row, then column) and
+/// over the filters, 16 lanes at a time, then one fixed-order sum of the lanes. Channels go
+/// in pairs that share each load of g.
+static void conv_backward_input(const bp_conv_shape *s, const float *output_gradient, const float *kernel,
+                                float *input_gradient, long batch) {
+    const long H = s->height, W = s->width, C = s->channels, F = s->filters, K = s->kernel_size;
+    const long OH = s->out_height, OW = s->out_width, pad = s->pad_before;
+    const long vector_filters = F - F % LANES;
+    for (long n = 0; n < batch; n++) {
+        const float *g = output_gradient + n * OH * OW * F;
+        float *image_gradient = input_gradient + n * H * W * C;
+        for (long iy = 0; iy < H; iy++) {
+            span rows = {max_l(0, iy + pad - OH + 1), min_l(K, iy + pad + 1)};
+            long ci = 0;
+            while (ci < C) {
+                int paired = ci + 1 < C;
+                for (long ix = 0; ix < W; ix++) {
+                    span columns = {max_l(0, ix + pad - OW + 1), min_l(K, ix + pad + 1)};
+                    v16 lanes0 = zero(), lanes1 = zero();
+                    float rest0 = 0, rest1 = 0;
+                    for (long ky = rows.lo; ky < rows.hi; ky++) {
+                        // Along a kernel row the output pixel steps left as the tap steps right.
+                        const float *gp = g + ((iy + pad - ky) * OW + ix + pad - columns.lo) * F;
+                        const float *w0 = kernel + ((ky * K + columns.lo) * C + ci) * F;
+                        for (long kx = columns.lo; kx < columns.hi; kx++) {
+                            const float *w1 = paired ? w0 + F : w0;
+                            for (long co = 0; co < vector_filters; co += LANES) {
+                                v16 gv = load(gp + co);
+                                lanes0 += gv * load(w0 + co);
+                                lanes1 += gv * load(w1 + co);
+                            }
+                            for (long co = vector_filters; co < F; co++) {
+                                rest0 += gp[co] * w0[co];
+                                rest1 += gp[co] * w1[co];
+                            }
+                            gp -= F;
+                            w0 += C * F;
+                        }
+                    }
+                    float *dx = image_gradient + (iy * W + ix) * C + ci;
+                    dx[0] = sum(lanes0) + rest0;
+                    if (paired) dx[1] = sum(lanes1) + rest1;
+                }
+                ci += paired ? 2 : 1;
+            }
+        }
+    }
+}
