@@ -18,9 +18,8 @@ static void relu_backward(const float *output, const float *output_gradient, flo
     for (; i < count; i++) input_gradient[i] = output[i] > 0 ? output_gradient[i] : 0;
 }
 
-/// input: (N, H, W, C); output: (N, H/size, W/size, C), the maximum of each window.
-static void maxpool_forward(const bp_pool_shape *s, const float *input, float *output, long batch) {
-    const long H = s->height, W = s->width, C = s->channels, P = s->size;
+INLINE void maxpool_forward_sized(const bp_pool_shape *s, long P, const float *input, float *output, long batch) {
+    const long H = s->height, W = s->width, C = s->channels;
     for (long n = 0; n < batch; n++) {
         for (long oy = 0; oy < s->out_height; oy++) {
             for (long ox = 0; ox < s->out_width; ox++) {
@@ -52,14 +51,15 @@ static void maxpool_forward(const bp_pool_shape *s, const float *input, float *o
     }
 }
 
-/// input: (N, H, W, C) and output: (N, H/size, W/size, C), what the forward pass read and
-/// wrote; output_gradient like output; input_gradient like input, every value written: the
-/// window's gradient at the first position (row-major) holding the window's maximum, 0
-/// elsewhere and where no window reaches. With `relu` set, the input is a ReLU's output and
-/// the gradient goes on through that ReLU too: it is kept only where the maximum is positive.
-static void maxpool_backward(const bp_pool_shape *s, const float *input, const float *output,
-                             const float *output_gradient, float *input_gradient, int relu, long batch) {
-    const long H = s->height, W = s->width, C = s->channels, P = s->size;
+/// input: (N, H, W, C); output: (N, H/size, W/size, C), the maximum of each window.
+static void maxpool_forward(const bp_pool_shape *s, const float *input, float *output, long batch) {
+    if (s->size == 2) maxpool_forward_sized(s, 2, input, output, batch);
+    else maxpool_forward_sized(s, s->size, input, output, batch);
+}
+
+INLINE void maxpool_backward_sized(const bp_pool_shape *s, long P, const float *input, const float *output,
+                                   const float *output_gradient, float *input_gradient, int relu, long batch) {
+    const long H = s->height, W = s->width, C = s->channels;
     const long OH = s->out_height, OW = s->out_width;
     for (long n = 0; n < batch; n++) {
         for (long oy = 0; oy < OH; oy++) {
@@ -104,4 +104,15 @@ static void maxpool_backward(const bp_pool_shape *s, const float *input, const f
             __builtin_memset(image + (y * W + covered_width) * C, 0, sizeof(float) * (W - covered_width) * C);
         __builtin_memset(image + covered_height * W * C, 0, sizeof(float) * (H - covered_height) * W * C);
     }
+}
+
+/// input: (N, H, W, C) and output: (N, H/size, W/size, C), what the forward pass read and
+/// wrote; output_gradient like output; input_gradient like input, every value written: the
+/// window's gradient at the first position (row-major) holding the window's maximum, 0
+/// elsewhere and where no window reaches. With `relu` set, the input is a ReLU's output and
+/// the gradient goes on through that ReLU too: it is kept only where the maximum is positive.
+static void maxpool_backward(const bp_pool_shape *s, const float *input, const float *output,
+                             const float *output_gradient, float *input_gradient, int relu, long batch) {
+    if (s->size == 2) maxpool_backward_sized(s, 2, input, output, output_gradient, input_gradient, relu, batch);
+    else maxpool_backward_sized(s, s->size, input, output, output_gradient, input_gradient, relu, batch);
 }

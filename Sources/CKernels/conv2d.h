@@ -18,26 +18,23 @@ INLINE span interior_columns(const bp_conv_shape *s) {
 
 // MARK: - Forward
 
-/// Two neighbouring output pixels whose taps all lie inside the image, 16 filters.
+/// `count` (1 to 4) neighbouring output pixels whose taps all lie inside the image, 16 filters,
+/// sharing each load of the kernel. C and K are the shape's channels and kernel size.
 ///
 /// x: the first pixel's first input value under the first kernel row; w: that kernel row at
 /// the first filter. Kernel rows follow each other in memory; input rows are W·C apart.
-INLINE void forward_pair(const bp_conv_shape *s, const float *x, const float *w, v16 bias, long kernel_rows,
-                         v16 *first_out, v16 *second_out) {
-    v16 first = bias, second = bias;
-    long taps_per_row = s->kernel_size * s->channels;
+INLINE void forward_block(const bp_conv_shape *s, long C, long K, const float *x, const float *w, v16 bias,
+                          long kernel_rows, int count, v16 *out) {
+    v16 sums[4] = {bias, bias, bias, bias};
     for (long r = 0; r < kernel_rows; r++) {
-        const float *neighbour = x + s->channels;
-        for (long j = 0; j < taps_per_row; j++) {
+        for (long j = 0; j < K * C; j++) {
             v16 taps = load(w);
-            first += x[j] * taps;
-            second += neighbour[j] * taps;
+            for (int i = 0; i < count; i++) sums[i] += x[i * C + j] * taps;
             w += s->filters;
         }
-        x += s->width * s->channels;
+        x += s->width * C;
     }
-    *first_out = first;
-    *second_out = second;
+    for (int i = 0; i < count; i++) out[i] = sums[i];
 }
 
 /// Output pixel (oy, ox) for 16 filters from `kernel` on, skipping taps outside the image.
@@ -85,12 +82,11 @@ INLINE float activate_scalar(float value, int relu) { return relu && !(value > 0
 /// of each row in memory order, skipping taps outside the image. Filters go 16 at a time;
 /// interior pixels go in pairs that share each kernel load; filters beyond a multiple of
 /// 16 go one by one, in the same order.
-static void conv_forward(const bp_conv_shape *s, const float *input, float *output,
-                         const float *kernel, const float *bias, int relu, long batch) {
-    const long H = s->height, W = s->width, C = s->channels, F = s->filters, K = s->kernel_size;
+INLINE void conv_forward_with(const bp_conv_shape *s, long C, long K, const float *input, float *output,
+                              const float *kernel, const float *bias, int relu, long batch) {
+    const long H = s->height, W = s->width, F = s->filters;
     const long OH = s->out_height, OW = s->out_width, pad = s->pad_before;
     span interior = interior_columns(s);
-    long pairs = count_of(interior) / 2;
     for (long n = 0; n < batch; n++) {
         const float *image = input + n * H * W * C;
         for (long oy = 0; oy < OH; oy++) {
@@ -101,20 +97,22 @@ static void conv_forward(const bp_conv_shape *s, const float *input, float *outp
             long co = 0;
             for (; co + LANES <= F; co += LANES) {
                 v16 b = load(bias + co);
-                const float *x = top + (interior.lo - pad) * C;
-                float *y = out + interior.lo * F + co;
-                for (long p = 0; p < pairs; p++) {
-                    v16 first, second;
-                    forward_pair(s, x, first_kernel_row + co, b, count_of(rows), &first, &second);
-                    store(y, activate(first, relu));
-                    store(y + F, activate(second, relu));
-                    x += 2 * C;
-                    y += 2 * F;
+                // Interior pixels four, then two, then one at a time.
+                long ox = interior.lo;
+                while (ox < interior.hi) {
+                    int count = interior.hi - ox >= 4 ? 4 : interior.hi - ox >= 2 ? 2 : 1;
+                    v16 sums[4];
+                    const float *x = top + (ox - pad) * C;
+                    if (count == 4) forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 4, sums);
+                    else if (count == 2) forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 2, sums);
+                    else forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 1, sums);
+                    for (int i = 0; i < count; i++) store(out + (ox + i) * F + co, activate(sums[i], relu));
+                    ox += count;
                 }
-                // The border, and the last interior pixel when their count is odd.
+                // The border.
                 for (long ox = 0; ox < interior.lo; ox++)
                     store(out + ox * F + co, activate(forward_pixel(s, image, kernel + co, b, oy, ox, rows), relu));
-                for (long ox = interior.lo + 2 * pairs; ox < OW; ox++)
+                for (long ox = interior.hi; ox < OW; ox++)
                     store(out + ox * F + co, activate(forward_pixel(s, image, kernel + co, b, oy, ox, rows), relu));
             }
             for (; co < F; co++) {
@@ -123,6 +121,13 @@ static void conv_forward(const bp_conv_shape *s, const float *input, float *outp
             }
         }
     }
+}
+
+static void conv_forward(const bp_conv_shape *s, const float *input, float *output,
+                         const float *kernel, const float *bias, int relu, long batch) {
+    // A first layer's 3x3 kernel over one channel, with its loops known to the compiler.
+    if (s->channels == 1 && s->kernel_size == 3) conv_forward_with(s, 1, 3, input, output, kernel, bias, relu, batch);
+    else conv_forward_with(s, s->channels, s->kernel_size, input, output, kernel, bias, relu, batch);
 }
 
 // MARK: - Backward
@@ -172,32 +177,38 @@ INLINE void accumulate_bias_gradient(const bp_conv_shape *s, float *bias_gradien
     }
 }
 
-/// s0 += Σ x0(ox)·g(ox), s1 += Σ x1(ox)·g(ox), each over its row's pixels in ascending order.
+/// sums[i] += Σ x_i(ox)·g(ox) for `count` (1 to 4) rows, each over its own pixels in
+/// ascending order, sharing each load of g where their pixels overlap.
 /// g: the first of 16 filters of output pixel 0.
-INLINE void accumulate_pair(const bp_conv_shape *s, const float *image, v16 *s0_io, v16 *s1_io,
-                            tap_row row0, tap_row row1, const float *g) {
+INLINE void accumulate_rows(const bp_conv_shape *s, const float *image, v16 *sums, const tap_row *rows,
+                            int count, const float *g) {
     const long F = s->filters, C = s->channels;
-    v16 s0 = *s0_io, s1 = *s1_io;
-    // Both rows see the same pixels except at a `same`-padded border.
-    long start = max_l(row0.pixels.lo, row1.pixels.lo);
-    span both = {start, max_l(start, min_l(row0.pixels.hi, row1.pixels.hi))};
-    for (long ox = row0.pixels.lo; ox < both.lo; ox++) s0 += image[row0.offset + ox * C] * load(g + ox * F);
-    for (long ox = row1.pixels.lo; ox < both.lo; ox++) s1 += image[row1.offset + ox * C] * load(g + ox * F);
-    const float *x0 = image + row0.offset + both.lo * C;
-    const float *x1 = image + row1.offset + both.lo * C;
+    // The pixels every row sees (all but a `same`-padded border).
+    long start = rows[0].pixels.lo, end = rows[0].pixels.hi;
+    for (int i = 1; i < count; i++) {
+        start = max_l(start, rows[i].pixels.lo);
+        end = min_l(end, rows[i].pixels.hi);
+    }
+    span both = {start, max_l(start, end)};
+    const float *x[4];
+    for (int i = 0; i < count; i++) {
+        for (long ox = rows[i].pixels.lo; ox < min_l(both.lo, rows[i].pixels.hi); ox++)
+            sums[i] += image[rows[i].offset + ox * C] * load(g + ox * F);
+        x[i] = image + rows[i].offset + both.lo * C;
+    }
     const float *gp = g + both.lo * F;
     for (long ox = both.lo; ox < both.hi; ox++) {
         v16 gv = load(gp);
-        s0 += *x0 * gv;
-        s1 += *x1 * gv;
-        x0 += C;
-        x1 += C;
+        for (int i = 0; i < count; i++) {
+            sums[i] += *x[i] * gv;
+            x[i] += C;
+        }
         gp += F;
     }
-    for (long ox = both.hi; ox < row0.pixels.hi; ox++) s0 += image[row0.offset + ox * C] * load(g + ox * F);
-    for (long ox = both.hi; ox < row1.pixels.hi; ox++) s1 += image[row1.offset + ox * C] * load(g + ox * F);
-    *s0_io = s0;
-    *s1_io = s1;
+    for (int i = 0; i < count; i++) {
+        for (long ox = max_l(both.hi, rows[i].pixels.lo); ox < rows[i].pixels.hi; ox++)
+            sums[i] += image[rows[i].offset + ox * C] * load(g + ox * F);
+    }
 }
 
 /// d[co] += Σ x(ox)·g(ox, co) for the filters first..<F not covered by whole vectors.
@@ -211,39 +222,33 @@ INLINE void accumulate_scalar(const bp_conv_shape *s, const float *image, float 
 /// kernel_gradient += the contribution of output row `oy` (g: (OW, F)) of one image (H, W, C).
 ///
 /// Row r of the kernel gradient is the sum over pixels of x_r(ox) · g(ox), where x_r(ox) is
-/// the input value that tap and channel see from output pixel ox. Rows go in pairs that
+/// the input value that tap and channel see from output pixel ox. Rows go in blocks that
 /// share each load of g, 16 filters at a time; every row sums its pixels in ascending order.
 INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, float *kernel_gradient, const float *image,
                                        const float *g, long oy) {
     const long F = s->filters;
     const long vector_filters = F - F % LANES;
     span valid_rows = row_taps(s, oy);
-    tap_row first = tap_row_first(s, valid_rows.lo, oy);
+    tap_row next = tap_row_first(s, valid_rows.lo, oy);
     long remaining = count_of(valid_rows) * s->kernel_size * s->channels;
     while (remaining > 0) {
-        float *d = kernel_gradient + first.index * F;
-        if (remaining >= 2) {
-            tap_row second = tap_row_next(s, first);
-            for (long co = 0; co < vector_filters; co += LANES) {
-                v16 s0 = load(d + co), s1 = load(d + F + co);
-                accumulate_pair(s, image, &s0, &s1, first, second, g + co);
-                store(d + co, s0);
-                store(d + F + co, s1);
-            }
-            accumulate_scalar(s, image, d, first, g, vector_filters);
-            accumulate_scalar(s, image, d + F, second, g, vector_filters);
-            first = tap_row_next(s, second);
-            remaining -= 2;
-        } else {
-            for (long co = 0; co < vector_filters; co += LANES) {
-                v16 s0 = load(d + co);
-                for (long ox = first.pixels.lo; ox < first.pixels.hi; ox++)
-                    s0 += image[first.offset + ox * s->channels] * load(g + ox * F + co);
-                store(d + co, s0);
-            }
-            accumulate_scalar(s, image, d, first, g, vector_filters);
-            remaining -= 1;
+        int count = remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
+        tap_row rows[4];
+        for (int i = 0; i < count; i++) {
+            rows[i] = next;
+            next = tap_row_next(s, next);
         }
+        float *d = kernel_gradient + rows[0].index * F;
+        for (long co = 0; co < vector_filters; co += LANES) {
+            v16 sums[4];
+            for (int i = 0; i < count; i++) sums[i] = load(d + i * F + co);
+            if (count == 4) accumulate_rows(s, image, sums, rows, 4, g + co);
+            else if (count == 2) accumulate_rows(s, image, sums, rows, 2, g + co);
+            else accumulate_rows(s, image, sums, rows, 1, g + co);
+            for (int i = 0; i < count; i++) store(d + i * F + co, sums[i]);
+        }
+        for (int i = 0; i < count; i++) accumulate_scalar(s, image, d + i * F, rows[i], g, vector_filters);
+        remaining -= count;
     }
 }
 
