@@ -1,5 +1,12 @@
 // Conv2D: stride 1, square kernel, channels last. Kernel (K, K, C, F) as Keras lays it out.
 
+// BLOCK (4 or 8, set by the including file): how many pixels (forward) or kernel-gradient rows
+// (backward) share each load, as many as the variant's registers hold. It changes only how
+// values are grouped, never the order in which any one value is summed.
+#ifndef BLOCK
+#define BLOCK 4
+#endif
+
 /// The kernel rows that land inside the image for output row `oy`.
 INLINE span row_taps(const bp_conv_shape *s, long oy) {
     return (span){max_l(0, s->pad_before - oy), min_l(s->kernel_size, s->height + s->pad_before - oy)};
@@ -18,14 +25,15 @@ INLINE span interior_columns(const bp_conv_shape *s) {
 
 // MARK: - Forward
 
-/// `count` (1 to 4) neighbouring output pixels whose taps all lie inside the image, 16 filters,
+/// `count` (1 to BLOCK) neighbouring output pixels whose taps all lie inside the image, 16 filters,
 /// sharing each load of the kernel. C and K are the shape's channels and kernel size.
 ///
 /// x: the first pixel's first input value under the first kernel row; w: that kernel row at
 /// the first filter. Kernel rows follow each other in memory; input rows are W·C apart.
 INLINE void forward_block(const bp_conv_shape *s, long C, long K, const float *x, const float *w, v16 bias,
                           long kernel_rows, int count, v16 *out) {
-    v16 sums[4] = {bias, bias, bias, bias};
+    v16 sums[BLOCK];
+    for (int i = 0; i < count; i++) sums[i] = bias;
     for (long r = 0; r < kernel_rows; r++) {
         for (long j = 0; j < K * C; j++) {
             v16 taps = load(w);
@@ -97,13 +105,15 @@ INLINE void conv_forward_with(const bp_conv_shape *s, long C, long K, const floa
             long co = 0;
             for (; co + LANES <= F; co += LANES) {
                 v16 b = load(bias + co);
-                // Interior pixels four, then two, then one at a time.
+                // Interior pixels BLOCK, then four, two, one at a time.
                 long ox = interior.lo;
                 while (ox < interior.hi) {
-                    int count = interior.hi - ox >= 4 ? 4 : interior.hi - ox >= 2 ? 2 : 1;
-                    v16 sums[4];
+                    long left = interior.hi - ox;
+                    int count = left >= BLOCK ? BLOCK : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                    v16 sums[BLOCK];
                     const float *x = top + (ox - pad) * C;
-                    if (count == 4) forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 4, sums);
+                    if (count == BLOCK) forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), BLOCK, sums);
+                    else if (count == 4) forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 4, sums);
                     else if (count == 2) forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 2, sums);
                     else forward_block(s, C, K, x, first_kernel_row + co, b, count_of(rows), 1, sums);
                     for (int i = 0; i < count; i++) store(out + (ox + i) * F + co, activate(sums[i], relu));
@@ -177,12 +187,12 @@ INLINE void accumulate_bias_gradient(const bp_conv_shape *s, float *bias_gradien
     }
 }
 
-/// sums[i] += Σ x_i(ox)·g(ox) for `count` (1 to 4) rows, each over its own pixels in
+/// sums[i] += Σ x_i(ox)·g(ox) for `count` (1 to BLOCK) rows, each over its own pixels in
 /// ascending order, sharing each load of g where their pixels overlap.
 /// g: the first of 16 filters of output pixel 0.
-INLINE void accumulate_rows(const bp_conv_shape *s, const float *image, v16 *sums, const tap_row *rows,
+INLINE void accumulate_rows(const bp_conv_shape *s, long C, const float *image, v16 *sums, const tap_row *rows,
                             int count, const float *g) {
-    const long F = s->filters, C = s->channels;
+    const long F = s->filters;
     // The pixels every row sees (all but a `same`-padded border).
     long start = rows[0].pixels.lo, end = rows[0].pixels.hi;
     for (int i = 1; i < count; i++) {
@@ -190,7 +200,7 @@ INLINE void accumulate_rows(const bp_conv_shape *s, const float *image, v16 *sum
         end = min_l(end, rows[i].pixels.hi);
     }
     span both = {start, max_l(start, end)};
-    const float *x[4];
+    const float *x[BLOCK];
     for (int i = 0; i < count; i++) {
         for (long ox = rows[i].pixels.lo; ox < min_l(both.lo, rows[i].pixels.hi); ox++)
             sums[i] += image[rows[i].offset + ox * C] * load(g + ox * F);
@@ -224,7 +234,7 @@ INLINE void accumulate_scalar(const bp_conv_shape *s, const float *image, float 
 /// Row r of the kernel gradient is the sum over pixels of x_r(ox) · g(ox), where x_r(ox) is
 /// the input value that tap and channel see from output pixel ox. Rows go in blocks that
 /// share each load of g, 16 filters at a time; every row sums its pixels in ascending order.
-INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, float *kernel_gradient, const float *image,
+INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, long C, float *kernel_gradient, const float *image,
                                        const float *g, long oy) {
     const long F = s->filters;
     const long vector_filters = F - F % LANES;
@@ -232,19 +242,20 @@ INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, float *kernel_gra
     tap_row next = tap_row_first(s, valid_rows.lo, oy);
     long remaining = count_of(valid_rows) * s->kernel_size * s->channels;
     while (remaining > 0) {
-        int count = remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
-        tap_row rows[4];
+        int count = remaining >= BLOCK ? BLOCK : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
+        tap_row rows[BLOCK];
         for (int i = 0; i < count; i++) {
             rows[i] = next;
             next = tap_row_next(s, next);
         }
         float *d = kernel_gradient + rows[0].index * F;
         for (long co = 0; co < vector_filters; co += LANES) {
-            v16 sums[4];
+            v16 sums[BLOCK];
             for (int i = 0; i < count; i++) sums[i] = load(d + i * F + co);
-            if (count == 4) accumulate_rows(s, image, sums, rows, 4, g + co);
-            else if (count == 2) accumulate_rows(s, image, sums, rows, 2, g + co);
-            else accumulate_rows(s, image, sums, rows, 1, g + co);
+            if (count == BLOCK) accumulate_rows(s, C, image, sums, rows, BLOCK, g + co);
+            else if (count == 4) accumulate_rows(s, C, image, sums, rows, 4, g + co);
+            else if (count == 2) accumulate_rows(s, C, image, sums, rows, 2, g + co);
+            else accumulate_rows(s, C, image, sums, rows, 1, g + co);
             for (int i = 0; i < count; i++) store(d + i * F + co, sums[i]);
         }
         for (int i = 0; i < count; i++) accumulate_scalar(s, image, d + i * F, rows[i], g, vector_filters);
@@ -254,17 +265,23 @@ INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, float *kernel_gra
 
 /// input: (N, H, W, C); output_gradient: (N, OH, OW, F); kernel_gradient (K, K, C, F) and
 /// bias_gradient (F) are added to, summed over pixels in order (sample, row, column).
-static void conv_backward_parameters(const bp_conv_shape *s, const float *input, const float *output_gradient,
-                                     float *kernel_gradient, float *bias_gradient, long batch) {
+INLINE void conv_backward_parameters_with(const bp_conv_shape *s, long C, const float *input, const float *output_gradient,
+                                          float *kernel_gradient, float *bias_gradient, long batch) {
     const long OH = s->out_height, OW = s->out_width, F = s->filters;
     for (long n = 0; n < batch; n++) {
-        const float *image = input + n * s->height * s->width * s->channels;
+        const float *image = input + n * s->height * s->width * C;
         for (long oy = 0; oy < OH; oy++) {
             const float *g = output_gradient + (n * OH + oy) * OW * F;
             accumulate_bias_gradient(s, bias_gradient, g);
-            accumulate_kernel_gradient(s, kernel_gradient, image, g, oy);
+            accumulate_kernel_gradient(s, C, kernel_gradient, image, g, oy);
         }
     }
+}
+
+static void conv_backward_parameters(const bp_conv_shape *s, const float *input, const float *output_gradient,
+                                     float *kernel_gradient, float *bias_gradient, long batch) {
+    if (s->channels == 1) conv_backward_parameters_with(s, 1, input, output_gradient, kernel_gradient, bias_gradient, batch);
+    else conv_backward_parameters_with(s, s->channels, input, output_gradient, kernel_gradient, bias_gradient, batch);
 }
 
 /// output_gradient: (N, OH, OW, F); kernel: (K, K, C, F); input_gradient: (N, H, W, C), overwritten.
