@@ -263,18 +263,74 @@ INLINE void accumulate_kernel_gradient(const bp_conv_shape *s, long C, float *ke
     }
 }
 
+/// kernel_gradient += the contribution of one image (H, W, C) with `valid` padding, whose
+/// output gradient g is (OH, OW, F): every tap sees every output pixel.
+///
+/// The same sums as `accumulate_kernel_gradient` over the image's output rows in order, each
+/// row's pixels in order, but a block of kernel-gradient rows stays in registers across all
+/// the output rows instead of going back to memory after each.
+INLINE void accumulate_kernel_gradient_valid(const bp_conv_shape *s, long C, float *kernel_gradient,
+                                             const float *image, const float *g) {
+    const long F = s->filters, W = s->width, OH = s->out_height, OW = s->out_width;
+    const long vector_filters = F - F % LANES;
+    const long rows_total = s->kernel_size * s->kernel_size * C;
+    for (long first = 0; first < rows_total;) {
+        long left = rows_total - first;
+        int count = left >= BLOCK ? BLOCK : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        // Where each row's input value for output pixel (0, 0) sits: row r is tap (ky, kx), channel c.
+        long offset[BLOCK];
+        for (int i = 0; i < count; i++) {
+            long r = first + i, c = r % C, kx = (r / C) % s->kernel_size, ky = r / C / s->kernel_size;
+            offset[i] = (ky * W + kx) * C + c;
+        }
+        float *d = kernel_gradient + first * F;
+        for (long co = 0; co < vector_filters; co += LANES) {
+            v16 sums[BLOCK];
+            for (int i = 0; i < count; i++) sums[i] = load(d + i * F + co);
+            for (long oy = 0; oy < OH; oy++) {
+                const float *row = image + oy * W * C;
+                const float *gp = g + oy * OW * F + co;
+#define ACCUMULATE(n)                                                                  \
+    for (long ox = 0; ox < OW; ox++) {                                                 \
+        v16 gv = load(gp + ox * F);                                                    \
+        for (int i = 0; i < n; i++) sums[i] += row[offset[i] + ox * C] * gv;           \
+    }
+                if (count == BLOCK) { ACCUMULATE(BLOCK) }
+                else if (count == 4) { ACCUMULATE(4) }
+                else if (count == 2) { ACCUMULATE(2) }
+                else { ACCUMULATE(1) }
+#undef ACCUMULATE
+            }
+            for (int i = 0; i < count; i++) store(d + i * F + co, sums[i]);
+        }
+        for (int i = 0; i < count; i++) {
+            for (long co = vector_filters; co < F; co++) {
+                float total = d[i * F + co];
+                for (long oy = 0; oy < OH; oy++) {
+                    for (long ox = 0; ox < OW; ox++)
+                        total += image[oy * W * C + offset[i] + ox * C] * g[(oy * OW + ox) * F + co];
+                }
+                d[i * F + co] = total;
+            }
+        }
+        first += count;
+    }
+}
+
 /// input: (N, H, W, C); output_gradient: (N, OH, OW, F); kernel_gradient (K, K, C, F) and
 /// bias_gradient (F) are added to, summed over pixels in order (sample, row, column).
 INLINE void conv_backward_parameters_with(const bp_conv_shape *s, long C, const float *input, const float *output_gradient,
                                           float *kernel_gradient, float *bias_gradient, long batch) {
     const long OH = s->out_height, OW = s->out_width, F = s->filters;
+    const int valid = OH == s->height - s->kernel_size + 1 && OW == s->width - s->kernel_size + 1;
     for (long n = 0; n < batch; n++) {
         const float *image = input + n * s->height * s->width * C;
         for (long oy = 0; oy < OH; oy++) {
             const float *g = output_gradient + (n * OH + oy) * OW * F;
             accumulate_bias_gradient(s, bias_gradient, g);
-            accumulate_kernel_gradient(s, C, kernel_gradient, image, g, oy);
+            if (!valid) accumulate_kernel_gradient(s, C, kernel_gradient, image, g, oy);
         }
+        if (valid) accumulate_kernel_gradient_valid(s, C, kernel_gradient, image, output_gradient + n * OH * OW * F);
     }
 }
 
