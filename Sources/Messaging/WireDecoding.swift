@@ -1,11 +1,32 @@
-extension Message {
-    /// Decodes and validates frames. `limits` bounds what is accepted.
+/// A message checked as far as its frames go: the header's fields, the frame count, and the
+/// body and payload sizes (checks 1–8 of docs/protocol.md). What the body says is checked by
+/// `Message(_:)`, `gradientStats()` or `AssignmentDecoder` (check 9).
+///
+/// `body` and `payload` point into the frames the envelope was made from, and are valid only
+/// as long as those are: decoding one costs no copy and no allocation.
+public struct Envelope {
+    public let kind: MessageKind
+    /// The training run the message belongs to.
+    public let runID: UInt64
+    /// The sending worker's id (0 for the server).
+    public let sender: UInt32
+    /// The optimiser step (weights version) the message is about.
+    public let step: UInt64
+    /// The body frame.
+    public let body: UnsafeRawBufferPointer
+    /// The payload frame: 4 bytes per little-endian Float32; empty when the message has none.
+    public let payload: UnsafeRawBufferPointer
+
+    /// Payload values (Float32) in the message.
+    public var elementCount: Int { payload.count / MemoryLayout<Float>.size }
+
+    /// Checks `frameCount` frames, of which `header`, `body` and `payload` are the first three (empty when absent).
     ///
     /// Checks, in order: magic, version, header size, kind, reserved field, element count
-    /// (per kind and against `limits`), frame count, body length, payload size, then the body.
-    /// Whatever is accepted re-encodes to exactly `frames`.
-    public init(frames: [[UInt8]], limits: MessageLimits) throws(WireError) {
-        guard let header = frames.first else {
+    /// (per kind and against `limits`), frame count, body length, payload size.
+    public init(frameCount: Int, header: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer,
+                payload: UnsafeRawBufferPointer, limits: MessageLimits) throws(WireError) {
+        guard frameCount > 0 else {
             throw .wrongFrameCount(expected: 2, got: 0)
         }
         // Magic and version come before everything else, so a peer speaking another version is told so.
@@ -31,29 +52,28 @@ extension Message {
         let elements = try Self.checkedElementCount(elementCount, kind: kind, limits: limits)
 
         let expectedFrames = elements > 0 ? 3 : 2
-        guard frames.count == expectedFrames else {
-            throw .wrongFrameCount(expected: expectedFrames, got: frames.count)
+        guard frameCount == expectedFrames else {
+            throw .wrongFrameCount(expected: expectedFrames, got: frameCount)
         }
 
-        let bodyBytes = frames[1]
         guard Int(bodyLength) <= limits.maxBodyBytes else {
             throw .oversized(what: "body bytes", size: UInt64(bodyLength), limit: limits.maxBodyBytes)
         }
-        guard Int(bodyLength) == bodyBytes.count else {
-            throw .bodyLengthMismatch(header: bodyLength, frame: bodyBytes.count)
+        guard Int(bodyLength) == body.count else {
+            throw .bodyLengthMismatch(header: bodyLength, frame: body.count)
         }
 
-        var values: [Float] = []
-        if elements > 0 {
-            let payload = frames[2]
-            let expectedBytes = elements * MemoryLayout<Float>.size
-            guard payload.count == expectedBytes, let decoded = LittleEndianFloats.floats(payload) else {
-                throw .payloadSizeMismatch(expected: expectedBytes, got: payload.count)
-            }
-            values = decoded
+        let expectedBytes = elements * MemoryLayout<Float>.size
+        guard payload.count == expectedBytes else {
+            throw .payloadSizeMismatch(expected: expectedBytes, got: payload.count)
         }
 
-        self.init(runID: runID, sender: sender, step: step, body: try Body(kind: kind, body: bodyBytes, payload: values))
+        self.kind = kind
+        self.runID = runID
+        self.sender = sender
+        self.step = step
+        self.body = body
+        self.payload = elements > 0 ? payload : UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
     /// The header's element count as an Int, after the per-kind and `limits` checks.
@@ -74,93 +94,12 @@ extension Message {
         }
         return elements
     }
-}
 
-extension Body {
-    /// Decodes and validates a body frame of `kind`, with its already-sized payload.
-    init(kind: MessageKind, body: [UInt8], payload: [Float]) throws(WireError) {
-        switch kind {
-        case .join:
-            let join = try JoinJSON.decode(body)
-            self = .join(name: join.name, pid: join.pid, model: join.model)
-        case .welcome:
-            self = .welcome(configJSON: try Self.text(body, kind: kind))
-        case .ready:
-            try Self.requireEmpty(body, kind: kind)
-            self = .ready
-        case .heartbeat:
-            try Self.requireEmpty(body, kind: kind)
-            self = .heartbeat
-        case .assignment:
-            let (epoch, microbatches) = try Self.assignment(body)
-            self = .assignment(epoch: epoch, microbatches: microbatches, weights: payload)
-        case .gradients:
-            self = .gradients(try Self.gradients(body, values: payload))
-        case .leave:
-            self = .leave(reason: try Self.text(body, kind: kind))
-        case .shutdown:
-            self = .shutdown(reason: try Self.text(body, kind: kind))
-        case .error:
-            self = .error(reason: try Self.text(body, kind: kind))
-        case .rejoin:
-            self = .rejoin(reason: try Self.text(body, kind: kind))
-        }
-    }
-
-    /// The body as UTF-8 text, rejecting invalid sequences.
-    static func text(_ body: [UInt8], kind: MessageKind) throws(WireError) -> String {
-        let text = String(decoding: body, as: UTF8.self)
-        guard text.utf8.elementsEqual(body) else {
-            throw .badText("\(kind) body (\(body.count) bytes) is not valid UTF-8")
-        }
-        return text
-    }
-
-    private static func requireEmpty(_ body: [UInt8], kind: MessageKind) throws(WireError) {
-        guard body.isEmpty else {
-            throw .malformedBody("\(kind) body must be empty, got \(body.count) bytes")
-        }
-    }
-
-    /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64).
-    private static func assignment(_ body: [UInt8]) throws(WireError) -> (epoch: Int, microbatches: [MicrobatchRef]) {
-        guard body.count >= 8 else {
-            throw .malformedBody("assignment body is \(body.count) bytes, needs at least 8")
-        }
-        var reader = ByteReader(body)
-        let epoch = Int(reader.read(UInt32.self))
-        let count = Int(reader.read(UInt32.self))
-        let expected = 8 + 24 * count
-        guard body.count == expected else {
-            throw .malformedBody("assignment body is \(body.count) bytes, expected 8 + 24 × \(count) = \(expected)")
-        }
-        var microbatches: [MicrobatchRef] = []
-        microbatches.reserveCapacity(count)
-        var seen = Set<Int>(minimumCapacity: count)
-        for entry in 0..<count {
-            let index = Int(reader.read(UInt32.self))
-            let pad = reader.read(UInt32.self)
-            let start = reader.read(UInt64.self)
-            let end = reader.read(UInt64.self)
-            guard pad == 0 else {
-                throw .malformedBody("assignment entry \(entry): pad is \(pad), must be 0")
-            }
-            guard start < end else {
-                throw .malformedBody("assignment entry \(entry): empty range \(start)..<\(end)")
-            }
-            guard end <= UInt64(Int.max) else {
-                throw .malformedBody("assignment entry \(entry): end \(end) out of range")
-            }
-            guard seen.insert(index).inserted else {
-                throw .malformedBody("assignment entry \(entry): microbatch \(index) listed twice")
-            }
-            microbatches.append(MicrobatchRef(index: index, positions: Int(start)..<Int(end)))
-        }
-        return (epoch, microbatches)
-    }
-
-    /// index UInt32, samples UInt32, loss sum Float64, correct UInt32, pad UInt32 = 0, compute seconds Float64.
-    private static func gradients(_ body: [UInt8], values: [Float]) throws(WireError) -> GradientReport {
+    /// A gradients message's statistics, after checking its body and that every payload value is finite.
+    ///
+    /// The gradient itself stays in `payload`; nothing is copied.
+    public func gradientStats() throws(WireError) -> GradientStats {
+        precondition(kind == .gradients, "gradientStats() of a \(kind) message")
         guard body.count == 32 else {
             throw .malformedBody("gradients body is \(body.count) bytes, expected 32")
         }
@@ -187,12 +126,153 @@ extension Body {
         guard computeSeconds.isFinite, computeSeconds >= 0 else {
             throw .malformedBody("gradients for microbatch \(microbatch): compute seconds \(computeSeconds) is not finite and ≥ 0")
         }
-        if let index = values.firstIndex(where: { !$0.isFinite }) {
+        if let index = LittleEndianFloats.firstNonFinite(in: payload) {
             throw .nonFiniteGradient(index: index)
         }
-        return GradientReport(
-            microbatch: microbatch, samples: samples, lossSum: lossSum,
-            correct: correct, computeSeconds: computeSeconds, values: values
-        )
+        return GradientStats(microbatch: microbatch, samples: samples, lossSum: lossSum, correct: correct, computeSeconds: computeSeconds)
+    }
+}
+
+/// Decodes assignment bodies into storage it keeps: no allocation once it has held the largest assignment.
+public struct AssignmentDecoder {
+    /// The epoch of the last assignment decoded.
+    public private(set) var epoch = 0
+    /// The microbatches of the last assignment decoded, in the order sent.
+    public private(set) var microbatches: [MicrobatchRef] = []
+    private var seen = Set<Int>()
+
+    /// Empty storage.
+    public init() {}
+
+    /// Decodes and checks an assignment's body (check 9); on a throw the previous contents are gone.
+    ///
+    /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64):
+    /// exactly 8 + 24·count bytes, every pad 0, every range non-empty and within Int, indices unique.
+    public mutating func decode(_ envelope: Envelope) throws(WireError) {
+        precondition(envelope.kind == .assignment, "AssignmentDecoder.decode of a \(envelope.kind) message")
+        try decode(body: envelope.body)
+    }
+
+    mutating func decode(body: UnsafeRawBufferPointer) throws(WireError) {
+        microbatches.removeAll(keepingCapacity: true)
+        seen.removeAll(keepingCapacity: true)
+        guard body.count >= 8 else {
+            throw .malformedBody("assignment body is \(body.count) bytes, needs at least 8")
+        }
+        var reader = ByteReader(body)
+        epoch = Int(reader.read(UInt32.self))
+        let count = Int(reader.read(UInt32.self))
+        let expected = 8 + 24 * count
+        guard body.count == expected else {
+            throw .malformedBody("assignment body is \(body.count) bytes, expected 8 + 24 × \(count) = \(expected)")
+        }
+        microbatches.reserveCapacity(count)
+        seen.reserveCapacity(count)
+        for entry in 0..<count {
+            let index = Int(reader.read(UInt32.self))
+            let pad = reader.read(UInt32.self)
+            let start = reader.read(UInt64.self)
+            let end = reader.read(UInt64.self)
+            guard pad == 0 else {
+                throw .malformedBody("assignment entry \(entry): pad is \(pad), must be 0")
+            }
+            guard start < end else {
+                throw .malformedBody("assignment entry \(entry): empty range \(start)..<\(end)")
+            }
+            guard end <= UInt64(Int.max) else {
+                throw .malformedBody("assignment entry \(entry): end \(end) out of range")
+            }
+            guard seen.insert(index).inserted else {
+                throw .malformedBody("assignment entry \(entry): microbatch \(index) listed twice")
+            }
+            microbatches.append(MicrobatchRef(index: index, positions: Int(start)..<Int(end)))
+        }
+    }
+}
+
+extension Message {
+    /// Decodes and validates frames. `limits` bounds what is accepted.
+    ///
+    /// Checks, in order: magic, version, header size, kind, reserved field, element count
+    /// (per kind and against `limits`), frame count, body length, payload size, then the body.
+    /// Whatever is accepted re-encodes to exactly `frames`.
+    public init(frames: [[UInt8]], limits: MessageLimits) throws(WireError) {
+        let decoded = Self.withFirstFrames(frames) { header, body, payload in
+            Result { () throws(WireError) -> Message in
+                try Message(Envelope(frameCount: frames.count, header: header, body: body, payload: payload, limits: limits))
+            }
+        }
+        self = try decoded.get()
+    }
+
+    /// Decodes the body of a checked envelope (check 9), copying text and payload out of the frames.
+    public init(_ envelope: Envelope) throws(WireError) {
+        self.init(runID: envelope.runID, sender: envelope.sender, step: envelope.step, body: try Body(envelope))
+    }
+
+    /// Calls `body` with the first three frames' bytes (empty for those absent).
+    private static func withFirstFrames<Value>(
+        _ frames: [[UInt8]],
+        _ use: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Value
+    ) -> Value {
+        func bytes(_ index: Int, _ next: (UnsafeRawBufferPointer) -> Value) -> Value {
+            index < frames.count ? frames[index].withUnsafeBytes(next) : next(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        return bytes(0) { header in bytes(1) { body in bytes(2) { payload in use(header, body, payload) } } }
+    }
+}
+
+extension Body {
+    /// Decodes and validates the body frame of a checked envelope, with its already-sized payload.
+    init(_ envelope: Envelope) throws(WireError) {
+        let kind = envelope.kind
+        let body = envelope.body
+        switch kind {
+        case .join:
+            let join = try JoinJSON.decode(body)
+            self = .join(name: join.name, pid: join.pid, model: join.model)
+        case .welcome:
+            self = .welcome(configJSON: try Self.text(body, kind: kind))
+        case .ready:
+            try Self.requireEmpty(body, kind: kind)
+            self = .ready
+        case .heartbeat:
+            try Self.requireEmpty(body, kind: kind)
+            self = .heartbeat
+        case .assignment:
+            var decoder = AssignmentDecoder()
+            try decoder.decode(body: body)
+            self = .assignment(epoch: decoder.epoch, microbatches: decoder.microbatches, weights: Self.floats(envelope.payload))
+        case .gradients:
+            self = .gradients(GradientReport(try envelope.gradientStats(), values: Self.floats(envelope.payload)))
+        case .leave:
+            self = .leave(reason: try Self.text(body, kind: kind))
+        case .shutdown:
+            self = .shutdown(reason: try Self.text(body, kind: kind))
+        case .error:
+            self = .error(reason: try Self.text(body, kind: kind))
+        case .rejoin:
+            self = .rejoin(reason: try Self.text(body, kind: kind))
+        }
+    }
+
+    /// The payload's values; the envelope has already checked that it holds whole Float32s.
+    private static func floats(_ payload: UnsafeRawBufferPointer) -> [Float] {
+        LittleEndianFloats.floats(payload) ?? []
+    }
+
+    /// The body as UTF-8 text, rejecting invalid sequences.
+    static func text(_ body: UnsafeRawBufferPointer, kind: MessageKind) throws(WireError) -> String {
+        let text = String(decoding: body, as: UTF8.self)
+        guard text.utf8.elementsEqual(body) else {
+            throw .badText("\(kind) body (\(body.count) bytes) is not valid UTF-8")
+        }
+        return text
+    }
+
+    private static func requireEmpty(_ body: UnsafeRawBufferPointer, kind: MessageKind) throws(WireError) {
+        guard body.isEmpty else {
+            throw .malformedBody("\(kind) body must be empty, got \(body.count) bytes")
+        }
     }
 }

@@ -4,57 +4,107 @@ extension Message {
     /// Integer fields are written in their wire widths (UInt32 indices and counts, UInt64
     /// positions); values that do not fit are truncated and the receiver will reject them.
     public func encoded() -> [[UInt8]] {
-        let bodyBytes = body.encodedBody()
+        var writer = FrameWriter()
         let payload = body.payload
-
-        var header = ByteWriter(capacity: WireHeader.size)
-        header.append(WireHeader.magic)
-        header.append(Message.protocolVersion)
-        header.append(body.kind.rawValue)
-        header.append(runID)
-        header.append(sender)
-        header.append(UInt32(truncatingIfNeeded: bodyBytes.count))
-        header.append(step)
-        header.append(UInt64(payload.count))
-        header.append(UInt64(0))
-
-        if payload.isEmpty {
-            return [header.bytes, bodyBytes]
+        switch body {
+        case .join(let name, let pid, let model):
+            writer.writeBody(JoinJSON.encode(name: name, pid: pid, model: model))
+        case .welcome(let text), .leave(let text), .shutdown(let text), .error(let text), .rejoin(let text):
+            writer.writeBody(Array(text.utf8))
+        case .ready, .heartbeat:
+            writer.writeBody([])
+        case .assignment(let epoch, let microbatches, _):
+            writer.writeAssignmentBody(epoch: epoch, count: microbatches.count) { microbatches[$0] }
+        case .gradients(let report):
+            writer.writeGradientsBody(report.stats)
         }
-        return [header.bytes, bodyBytes, LittleEndianFloats.bytes(payload)]
+        writer.writeHeader(kind: body.kind, runID: runID, sender: sender, step: step, elementCount: payload.count)
+        if payload.isEmpty {
+            return [writer.header, writer.body]
+        }
+        return [writer.header, writer.body, LittleEndianFloats.bytes(payload)]
     }
 }
 
-extension Body {
-    /// The body frame's bytes.
-    func encodedBody() -> [UInt8] {
-        switch self {
-        case .join(let name, let pid, let model):
-            return JoinJSON.encode(name: name, pid: pid, model: model)
-        case .welcome(let text), .leave(let text), .shutdown(let text), .error(let text), .rejoin(let text):
-            return Array(text.utf8)
-        case .ready, .heartbeat:
-            return []
-        case .assignment(let epoch, let microbatches, _):
-            var writer = ByteWriter(capacity: 8 + 24 * microbatches.count)
-            writer.append(UInt32(truncatingIfNeeded: epoch))
-            writer.append(UInt32(truncatingIfNeeded: microbatches.count))
-            for microbatch in microbatches {
-                writer.append(UInt32(truncatingIfNeeded: microbatch.index))
-                writer.append(UInt32(0))
-                writer.append(UInt64(truncatingIfNeeded: microbatch.positions.lowerBound))
-                writer.append(UInt64(truncatingIfNeeded: microbatch.positions.upperBound))
-            }
-            return writer.bytes
-        case .gradients(let report):
-            var writer = ByteWriter(capacity: 32)
-            writer.append(UInt32(truncatingIfNeeded: report.microbatch))
-            writer.append(UInt32(truncatingIfNeeded: report.samples))
-            writer.append(report.lossSum)
-            writer.append(UInt32(truncatingIfNeeded: report.correct))
-            writer.append(UInt32(0))
-            writer.append(report.computeSeconds)
-            return writer.bytes
+/// Writes a message's header and body frames into buffers it keeps, so the messages of every
+/// step (assignments, gradients) are encoded without allocating once the buffers are large enough.
+///
+/// The frames are exactly those `Message.encoded()` gives for the same message; the payload
+/// frame is the caller's (sent from its own buffer, see `PayloadBuffer`).
+public struct FrameWriter: Sendable {
+    /// The 48-byte header frame of the last message written.
+    public private(set) var header: [UInt8]
+    /// The body frame of the last message written.
+    public private(set) var body: [UInt8]
+
+    /// A writer with empty buffers (they grow to the largest message written, then stay).
+    public init() {
+        header = []
+        header.reserveCapacity(WireHeader.size)
+        body = []
+    }
+
+    /// An assignment of `count` microbatches (`microbatch(i)` gives the i-th) in `epoch`, whose payload holds `elementCount` weights.
+    public mutating func assignment(runID: UInt64, step: UInt64, epoch: Int, count: Int, elementCount: Int,
+                                    microbatch: (Int) -> MicrobatchRef) {
+        writeAssignmentBody(epoch: epoch, count: count, microbatch: microbatch)
+        writeHeader(kind: .assignment, runID: runID, sender: 0, step: step, elementCount: elementCount)
+    }
+
+    /// A gradients message from `sender`, whose payload holds `elementCount` gradient values.
+    public mutating func gradients(runID: UInt64, sender: UInt32, step: UInt64, stats: GradientStats, elementCount: Int) {
+        writeGradientsBody(stats)
+        writeHeader(kind: .gradients, runID: runID, sender: sender, step: step, elementCount: elementCount)
+    }
+
+    /// A heartbeat (empty body, no payload).
+    public mutating func heartbeat(runID: UInt64, sender: UInt32, step: UInt64) {
+        body.removeAll(keepingCapacity: true)
+        writeHeader(kind: .heartbeat, runID: runID, sender: sender, step: step, elementCount: 0)
+    }
+
+    // MARK: - Frames
+
+    /// Writes the header for the body already written.
+    mutating func writeHeader(kind: MessageKind, runID: UInt64, sender: UInt32, step: UInt64, elementCount: Int) {
+        header.removeAll(keepingCapacity: true)
+        header.appendLittleEndian(WireHeader.magic)
+        header.appendLittleEndian(Message.protocolVersion)
+        header.appendLittleEndian(kind.rawValue)
+        header.appendLittleEndian(runID)
+        header.appendLittleEndian(sender)
+        header.appendLittleEndian(UInt32(truncatingIfNeeded: body.count))
+        header.appendLittleEndian(step)
+        header.appendLittleEndian(UInt64(elementCount))
+        header.appendLittleEndian(UInt64(0))
+    }
+
+    mutating func writeBody(_ bytes: [UInt8]) {
+        body = bytes
+    }
+
+    /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64).
+    mutating func writeAssignmentBody(epoch: Int, count: Int, microbatch: (Int) -> MicrobatchRef) {
+        body.removeAll(keepingCapacity: true)
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: epoch))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: count))
+        for entry in 0..<count {
+            let ref = microbatch(entry)
+            body.appendLittleEndian(UInt32(truncatingIfNeeded: ref.index))
+            body.appendLittleEndian(UInt32(0))
+            body.appendLittleEndian(UInt64(truncatingIfNeeded: ref.positions.lowerBound))
+            body.appendLittleEndian(UInt64(truncatingIfNeeded: ref.positions.upperBound))
         }
+    }
+
+    /// index UInt32, samples UInt32, loss sum Float64, correct UInt32, pad UInt32 = 0, compute seconds Float64.
+    mutating func writeGradientsBody(_ stats: GradientStats) {
+        body.removeAll(keepingCapacity: true)
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.microbatch))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.samples))
+        body.appendLittleEndian(stats.lossSum)
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.correct))
+        body.appendLittleEndian(UInt32(0))
+        body.appendLittleEndian(stats.computeSeconds)
     }
 }

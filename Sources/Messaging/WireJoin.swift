@@ -16,7 +16,7 @@ enum JoinJSON {
         return Array(json.utf8)
     }
 
-    static func decode(_ body: [UInt8]) throws(WireError) -> (name: String, pid: Int, model: String?) {
+    static func decode(_ body: UnsafeRawBufferPointer) throws(WireError) -> (name: String, pid: Int, model: String?) {
         _ = try Body.text(body, kind: .join)
         let parsed = try? JSONSerialization.jsonObject(with: Data(body))
         guard let object = parsed as? [String: Any] else {
@@ -36,7 +36,7 @@ enum JoinJSON {
             }
             model = text
         }
-        guard encode(name: name, pid: pid, model: model) == body else {
+        guard encode(name: name, pid: pid, model: model).elementsEqual(body) else {
             throw .malformedBody("join body is not canonical JSON (only model/name/pid, keys sorted, no whitespace)")
         }
         return (name, pid, model)

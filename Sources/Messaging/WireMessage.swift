@@ -41,6 +41,29 @@ public struct MicrobatchRef: Equatable, Sendable {
     }
 }
 
+/// What a gradients message says besides the gradient: which microbatch, and how it went.
+public struct GradientStats: Equatable, Sendable {
+    /// The microbatch's index within its step.
+    public var microbatch: Int
+    /// Samples the gradient is summed over (at least 1).
+    public var samples: Int
+    /// Sum of the per-sample losses (finite, ≥ 0).
+    public var lossSum: Double
+    /// Samples classified correctly (≤ `samples`).
+    public var correct: Int
+    /// Wall-clock seconds the worker spent computing (finite, ≥ 0).
+    public var computeSeconds: Double
+
+    /// Creates the statistics of one microbatch's gradient.
+    public init(microbatch: Int, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double) {
+        self.microbatch = microbatch
+        self.samples = samples
+        self.lossSum = lossSum
+        self.correct = correct
+        self.computeSeconds = computeSeconds
+    }
+}
+
 /// A worker's result for one microbatch: the summed gradient and what the server logs about it.
 public struct GradientReport: Equatable, Sendable {
     /// The microbatch's index within its step.
@@ -64,6 +87,17 @@ public struct GradientReport: Equatable, Sendable {
         self.correct = correct
         self.computeSeconds = computeSeconds
         self.values = values
+    }
+
+    /// Creates a report from a gradient's statistics and values.
+    public init(_ stats: GradientStats, values: [Float]) {
+        self.init(microbatch: stats.microbatch, samples: stats.samples, lossSum: stats.lossSum,
+                  correct: stats.correct, computeSeconds: stats.computeSeconds, values: values)
+    }
+
+    /// Everything but the values.
+    public var stats: GradientStats {
+        GradientStats(microbatch: microbatch, samples: samples, lossSum: lossSum, correct: correct, computeSeconds: computeSeconds)
     }
 }
 

@@ -1,7 +1,7 @@
 import CZeroMQ
 import Foundation
 
-/// A libzmq socket (ROUTER, DEALER or PAIR) that moves multipart messages of byte frames.
+/// A libzmq socket (ROUTER, DEALER, PAIR, PUB or SUB) that moves multipart messages of byte frames.
 ///
 /// Calls are serialised by a lock, so the socket may be handed between threads; a blocking
 /// `receive` holds it until a message arrives, the timeout passes or the context closes.
@@ -14,12 +14,18 @@ public final class ZMQSocket: @unchecked Sendable {
         case dealer
         /// One exclusive peer: tests and in-process links.
         case pair
+        /// Sends every message to all its subscribers, dropping it for one whose queue is full (the broadcast benchmark).
+        case publisher
+        /// Receives what a publisher sends, once subscribed.
+        case subscriber
 
         var zmqType: Int32 {
             switch self {
             case .router: ZMQ_ROUTER
             case .dealer: ZMQ_DEALER
             case .pair: ZMQ_PAIR
+            case .publisher: ZMQ_PUB
+            case .subscriber: ZMQ_SUB
             }
         }
     }
@@ -29,6 +35,8 @@ public final class ZMQSocket: @unchecked Sendable {
     private let context: ZMQContext
     private let lock = NSLock()
     private var handle: UnsafeMutableRawPointer?
+    /// The message a payload frame is built in (under the lock), allocated once.
+    private let payloadMessage = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
 
     /// Creates a socket with linger 0 (closing never blocks).
     public init(context: ZMQContext, kind: Kind) throws {
@@ -50,6 +58,7 @@ public final class ZMQSocket: @unchecked Sendable {
 
     deinit {
         close()
+        payloadMessage.deallocate()
     }
 
     /// Closes the socket (idempotent; also in deinit).
@@ -100,6 +109,11 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    /// For SUB sockets: receive the messages whose first frame starts with `prefix` (empty: all).
+    public func subscribe(_ prefix: [UInt8] = []) throws {
+        try setBytesOption(ZMQ_SUBSCRIBE, prefix, "zmq_setsockopt(ZMQ_SUBSCRIBE)")
+    }
+
     /// ZMQ_SNDHWM / ZMQ_RCVHWM.
     ///
     /// The most messages queued per peer in each direction (0 = no limit); set before `bind`/`connect`.
@@ -142,30 +156,109 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends `routing` (when given, for a ROUTER), `header` and `body`, then `payload`'s values as the last frame.
+    ///
+    /// The byte frames are copied by libzmq (they are small); the payload is not: libzmq sends it
+    /// from the buffer, which stays in flight until libzmq is done with it (see `PayloadBuffer`),
+    /// so one buffer can go to many peers. A payload of 0 values sends no payload frame. Returns
+    /// false like `send(_:dontWait:)` when the message cannot be queued or the peer is gone.
+    @discardableResult
+    public func send(routing: [UInt8]?, header: [UInt8], body: [UInt8], payload: PayloadBuffer?, dontWait: Bool = false) throws -> Bool {
+        try withSocket("zmq_send") { socket throws(ZMQError) in
+            let carriesPayload = (payload?.count ?? 0) > 0
+            let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+            var first = true
+            func sendBytes(_ frame: [UInt8], last: Bool) throws(ZMQError) -> Bool {
+                defer { first = false }
+                do throws(ZMQError) {
+                    try zmqCall("zmq_send") {
+                        frame.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, (last ? 0 : ZMQ_SNDMORE) | wait) }
+                    }
+                } catch where first && (error.code == EAGAIN || error.code == EHOSTUNREACH) {
+                    return false
+                }
+                return true
+            }
+            if let routing, try !sendBytes(routing, last: false) { return false }
+            if try !sendBytes(header, last: false) { return false }
+            if try !sendBytes(body, last: !carriesPayload) { return false }
+            if let payload, carriesPayload {
+                try Self.initializePayloadMessage(payloadMessage, payload)
+                do throws(ZMQError) {
+                    try zmqCall("zmq_msg_send") { zmq_msg_send(payloadMessage, socket, wait) }
+                } catch {
+                    // Not sent: the message still refers to the buffer until it is closed.
+                    ReceivedFrames.close(payloadMessage)
+                    throw error
+                }
+            }
+            return true
+        }
+    }
+
+    /// Makes `message` carry `payload`'s values: without a copy on little-endian hosts (libzmq calls the
+    /// buffer's free function when done), in wire order on a copy on big-endian ones.
+    private static func initializePayloadMessage(_ message: UnsafeMutablePointer<zmq_msg_t>, _ payload: PayloadBuffer) throws(ZMQError) {
+        #if _endian(little)
+        let bytes = payload.wireBytes
+        let hint = payload.retainForSend()
+        do throws(ZMQError) {
+            try zmqCall("zmq_msg_init_data") {
+                zmq_msg_init_data(message, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, PayloadBuffer.release, hint)
+            }
+        } catch {
+            PayloadBuffer.release(nil, hint)
+            throw error
+        }
+        #else
+        let count = payload.count
+        try zmqCall("zmq_msg_init_size") { zmq_msg_init_size(message, count * MemoryLayout<Float>.size) }
+        let destination = UnsafeMutableRawBufferPointer(start: zmq_msg_data(message), count: count * MemoryLayout<Float>.size)
+        LittleEndianFloats.store(UnsafeBufferPointer(start: payload.values, count: count), into: destination)
+        #endif
+    }
+
     /// Receives one whole multipart message, or nil if none arrives within `timeoutMilliseconds` (-1 waits forever, 0 polls).
+    ///
+    /// Copies every frame into an array; `receive(into:timeoutMilliseconds:)` leaves them in libzmq's buffers.
     public func receive(timeoutMilliseconds: Int32) throws -> [[UInt8]]? {
+        let frames = ReceivedFrames()
+        guard try receive(into: frames, timeoutMilliseconds: timeoutMilliseconds) else { return nil }
+        return frames.copies()
+    }
+
+    /// Receives one whole multipart message into `frames` (releasing what it held); false if none
+    /// arrives within `timeoutMilliseconds` (-1 waits forever, 0 polls). Allocates nothing once
+    /// `frames` has room for the message's frames.
+    public func receive(into frames: ReceivedFrames, timeoutMilliseconds: Int32) throws -> Bool {
         try withSocket("zmq_poll") { socket throws(ZMQError) in
+            frames.clear()
             let clock = ContinuousClock()
             let deadline = clock.now + .milliseconds(max(timeoutMilliseconds, 0))
-            let remaining = { () -> Int in
-                guard timeoutMilliseconds >= 0 else { return -1 }
-                let left = deadline - clock.now
-                guard left > .zero else { return 0 }
-                let (seconds, attoseconds) = left.components
-                return Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-            }
             var item = zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
             while true {
+                let timeout = Self.millisecondsLeft(until: deadline, clock: clock, forever: timeoutMilliseconds < 0)
                 let ready = try zmqCall("zmq_poll") {
                     item.revents = 0
-                    return zmq_poll(&item, 1, remaining())
+                    return zmq_poll(&item, 1, timeout)
                 }
-                if ready > 0, let frames = try Self.receiveFrames(socket) {
-                    return frames
+                if ready > 0, try Self.receiveFrames(socket, into: frames) {
+                    return true
                 }
-                if timeoutMilliseconds >= 0 && remaining() == 0 { return nil }
+                if timeoutMilliseconds >= 0 && Self.millisecondsLeft(until: deadline, clock: clock, forever: false) == 0 {
+                    return false
+                }
             }
         }
+    }
+
+    /// Whole milliseconds (rounded up) from now to `deadline`, 0 once it has passed, -1 for `forever`.
+    private static func millisecondsLeft(until deadline: ContinuousClock.Instant, clock: ContinuousClock, forever: Bool) -> Int {
+        guard !forever else { return -1 }
+        let left = deadline - clock.now
+        guard left > .zero else { return 0 }
+        let (seconds, attoseconds) = left.components
+        return Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 
     // MARK: - CurveZMQ
@@ -238,26 +331,16 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
-    /// Reads every frame of the next message without blocking; nil if none is waiting.
-    private static func receiveFrames(_ socket: UnsafeMutableRawPointer) throws(ZMQError) -> [[UInt8]]? {
-        let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
-        defer { message.deallocate() }
-        var frames: [[UInt8]] = []
+    /// Reads every frame of the next message into `frames` without blocking; false if none is waiting.
+    private static func receiveFrames(_ socket: UnsafeMutableRawPointer, into frames: ReceivedFrames) throws(ZMQError) -> Bool {
         while true {
-            try zmqCall("zmq_msg_init") { zmq_msg_init(message) }
-            defer { _ = try? zmqCall("zmq_msg_close") { zmq_msg_close(message) } }
-            do throws(ZMQError) {
-                try zmqCall("zmq_msg_recv") { zmq_msg_recv(message, socket, ZMQ_DONTWAIT) }
-            } catch where frames.isEmpty && error.code == EAGAIN {
-                return nil
+            let (received, more) = try frames.receiveFrame(from: socket)
+            guard received else {
+                // libzmq delivers a multipart message whole, so only its first frame can be missing.
+                if frames.count > 0 { throw ZMQError(call: "zmq_msg_recv", code: EAGAIN) }
+                return false
             }
-            let size = zmq_msg_size(message)
-            let data = UnsafeRawBufferPointer(start: zmq_msg_data(message), count: size)
-            frames.append([UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: data)
-                count = size
-            })
-            if zmq_msg_more(message) == 0 { return frames }
+            if !more { return true }
         }
     }
 }

@@ -7,8 +7,6 @@ struct WorkerRecord {
         case ready
         /// Computing steps.
         case active
-        /// Left, timed out or unreachable; never given work again.
-        case gone
     }
 
     let id: UInt32
@@ -17,14 +15,16 @@ struct WorkerRecord {
     let pid: Int
     var state: State = .loading
     var lastSeen: Double
-    /// Microbatch indices of the current step assigned to this worker and not yet returned.
-    var outstanding: Set<Int> = []
 }
 
-/// Every worker the server has met, by id and by ZeroMQ routing id.
+/// The workers the server has met: the live ones in the order they joined (which is id order),
+/// and the routing ids of those it dropped.
+///
+/// A handful of workers, looked up on every message: a linear scan of one small array, which
+/// allocates nothing, beats hashing a routing id copied out of the message.
 struct Membership {
-    private(set) var workers: [UInt32: WorkerRecord] = [:]
-    private var byRouting: [[UInt8]: UInt32] = [:]
+    /// Live workers (loading, ready or active), by increasing id.
+    private(set) var workers: [WorkerRecord] = []
     /// Routing ids of workers that were dropped, with the reason to give them if they speak again.
     private var dropped: [[UInt8]: String] = [:]
     private var nextID: UInt32
@@ -38,41 +38,51 @@ struct Membership {
     mutating func add(routing: [UInt8], name: String, pid: Int, now: Double) -> UInt32 {
         let id = nextID
         nextID += 1
-        workers[id] = WorkerRecord(id: id, routing: routing, name: name, pid: pid, lastSeen: now)
-        byRouting[routing] = id
+        workers.append(WorkerRecord(id: id, routing: routing, name: name, pid: pid, lastSeen: now))
         dropped[routing] = nil
         return id
     }
 
+    /// The position in `workers` of the live worker with this routing id.
+    func index(routing: UnsafeRawBufferPointer) -> Int? {
+        workers.firstIndex { $0.routing.elementsEqual(routing) }
+    }
+
+    /// The position in `workers` of the live worker `id`.
+    func index(of id: UInt32) -> Int? {
+        workers.firstIndex { $0.id == id }
+    }
+
     /// The live worker with this routing id, if any.
     func live(routing: [UInt8]) -> WorkerRecord? {
-        guard let id = byRouting[routing], let worker = workers[id], worker.state != .gone else { return nil }
-        return worker
+        workers.first { $0.routing == routing }
     }
 
     func droppedReason(routing: [UInt8]) -> String? { dropped[routing] }
 
+    /// The live worker `id`.
     subscript(id: UInt32) -> WorkerRecord? {
-        get { workers[id] }
-        set { workers[id] = newValue }
+        index(of: id).map { workers[$0] }
     }
 
-    /// Marks a worker gone and returns the microbatches it still owed.
-    mutating func remove(_ id: UInt32, reason: String) -> Set<Int> {
-        guard var worker = workers[id] else { return [] }
-        let owed = worker.outstanding
-        worker.outstanding = []
-        worker.state = .gone
-        workers[id] = worker
-        dropped[worker.routing] = reason
-        byRouting[worker.routing] = nil
-        return owed
+    /// Notes that worker `index` was heard from at `now`.
+    mutating func touch(_ index: Int, now: Double) {
+        workers[index].lastSeen = now
     }
 
-    /// Live workers in a state, ordered by id.
-    func ids(in state: WorkerRecord.State) -> [UInt32] {
-        workers.values.filter { $0.state == state }.map(\.id).sorted()
+    mutating func setState(_ index: Int, _ state: WorkerRecord.State) {
+        workers[index].state = state
     }
 
-    var live: [WorkerRecord] { workers.values.filter { $0.state != .gone }.sorted { $0.id < $1.id } }
+    /// Forgets a live worker, remembering why for when it speaks again.
+    mutating func remove(_ id: UInt32, reason: String) {
+        guard let index = index(of: id) else { return }
+        dropped[workers[index].routing] = reason
+        workers.remove(at: index)
+    }
+
+    /// Live workers in `state`.
+    func count(in state: WorkerRecord.State) -> Int {
+        workers.reduce(0) { $0 + ($1.state == state ? 1 : 0) }
+    }
 }

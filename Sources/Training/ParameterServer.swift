@@ -7,7 +7,9 @@ import TrainingLog
 ///
 /// One thread, one ROUTER socket. Each step the server cuts the global batch into
 /// microbatches, deals them out to the active workers (contiguous, balanced shares) together
-/// with the current weights, and collects one gradient message per microbatch. A worker that
+/// with the current weights, and collects one gradient message per microbatch, adding each to
+/// the step's sum as soon as microbatch order allows. The weights go out from one shared buffer
+/// and the gradients are summed where libzmq received them: no copy per worker. A worker that
 /// leaves or falls silent loses its unfinished microbatches to the others. Because a
 /// microbatch's gradient does not depend on who computed it, and the sum runs in microbatch
 /// order, the weights are bit-for-bit the same for any number of workers.
@@ -28,23 +30,98 @@ public final class ParameterServer: StepGradientSource {
     private let limits: MessageLimits
     private let welcome: String
     private var members: Membership
-    private var current: StepState?
+    /// The step being collected, in storage reused from step to step.
+    private var collection = StepCollection()
     private var lastHeartbeat = 0.0
     /// Set once training is over: a worker that joins now is told so at once.
     private var shutdownReason: String?
     private let shouldStop: () -> Bool
 
-    /// The step being collected.
-    private struct StepState {
-        let version: Int
-        let epoch: Int
-        let microbatches: [Range<Int>]
-        var pending: [Int]
-        var gradients: [[Float]?]
-        var metrics: [BatchMetrics?]
+    // Reused on every message, so a steady-state step allocates nothing here.
+    private let inbox = ReceivedFrames()
+    private var writer = FrameWriter()
+    /// Snapshots of the weights that libzmq sends to every worker from the same memory.
+    private let weightBuffers: PayloadPool
+    /// The snapshot of this step's weights, once taken.
+    private var stepWeights: PayloadBuffer?
+    /// Where gradients that are not 4-byte aligned in libzmq's buffer are copied to be summed (rare).
+    private var alignedScratch: [Float] = []
+    /// The microbatches `deal` hands out, in order.
+    private var pending: [Int] = []
+    private var clock = StepClock()
+    public private(set) var lastStepTiming: StepTiming?
+
+    /// What the server knows about the step it is collecting: who computes each microbatch, and what has come back.
+    ///
+    /// Gradients are added to the step in microbatch order as soon as that order allows: a
+    /// microbatch that arrives early stays in libzmq's buffer (a `HeldFrame`) until those before
+    /// it are in, so the sum is the same whoever computes what and in which order they finish.
+    private struct StepCollection {
+        var isCollecting = false
+        var version = 0
+        var epoch = 0
+        var microbatches: [Range<Int>] = []
+        /// The worker computing each microbatch; 0 while it waits for one.
+        var owner: [UInt32] = []
+        var received: [Bool] = []
+        var metrics: [BatchMetrics] = []
+        /// Received gradients not yet added (only past `summed`).
+        var payloads: [HeldFrame] = []
+        /// Microbatches `[0, summed)` are in the step's sum.
+        var summed = 0
         /// Workers whose gradients were accepted.
-        var contributors: Set<UInt32> = []
-        var done: Bool { !gradients.contains { $0 == nil } }
+        var contributors = Set<UInt32>()
+
+        var done: Bool { summed == microbatches.count }
+
+        /// Starts collecting a step, keeping every array's storage.
+        mutating func start(version: Int, epoch: Int, microbatches: [Range<Int>]) {
+            isCollecting = true
+            self.version = version
+            self.epoch = epoch
+            self.microbatches = microbatches
+            let count = microbatches.count
+            owner.removeAll(keepingCapacity: true)
+            owner.append(contentsOf: repeatElement(0, count: count))
+            received.removeAll(keepingCapacity: true)
+            received.append(contentsOf: repeatElement(false, count: count))
+            metrics.removeAll(keepingCapacity: true)
+            metrics.append(contentsOf: repeatElement(BatchMetrics(), count: count))
+            while payloads.count < count { payloads.append(HeldFrame()) }
+            summed = 0
+            contributors.removeAll(keepingCapacity: true)
+        }
+
+        /// Whether a microbatch waits for a worker.
+        var hasPending: Bool {
+            owner.indices.contains { owner[$0] == 0 && !received[$0] }
+        }
+
+        /// Hands the microbatches `worker` owed back to the queue; returns how many.
+        mutating func unassign(_ worker: UInt32) -> Int {
+            var count = 0
+            for index in owner.indices where owner[index] == worker && !received[index] {
+                owner[index] = 0
+                count += 1
+            }
+            return count
+        }
+
+        /// Ends the step, giving back any frame still held.
+        mutating func finish() {
+            isCollecting = false
+            for payload in payloads where payload.isHolding { payload.release() }
+        }
+    }
+
+    /// Seconds of the current step in each of its phases.
+    private struct StepClock {
+        var assign = 0.0
+        var wait = 0.0
+        var sum = 0.0
+
+        mutating func reset() { self = StepClock() }
+        var timing: StepTiming { StepTiming(assignSeconds: assign, waitSeconds: wait, sumSeconds: sum) }
     }
 
     /// Binds the server's socket (before anything is written, so a port in use leaves no trace); training starts with `serve(sink:)`.
@@ -59,6 +136,7 @@ public final class ParameterServer: StepGradientSource {
         runID = generator.next() | 1
         limits = MessageLimits(parameterCount: run.model.parameterCount)
         members = Membership(firstID: ParameterServer.firstFreeWorkerID(in: directory))
+        weightBuffers = PayloadPool(elements: run.model.parameterCount)
         let info = WelcomeInfo(config: run.config, modelSpec: run.model.spec, parameterCount: run.model.parameterCount,
                                runDirectory: directory.path, heartbeatInterval: options.heartbeatInterval)
         welcome = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
@@ -121,15 +199,19 @@ public final class ParameterServer: StepGradientSource {
         parameters: [Float], into step: inout StepGradient
     ) throws {
         admitReadyWorkers(version: version)
-        current = StepState(version: version, epoch: epoch, microbatches: microbatches, pending: Array(microbatches.indices),
-                            gradients: Array(repeating: nil, count: microbatches.count),
-                            metrics: Array(repeating: nil, count: microbatches.count))
+        collection.start(version: version, epoch: epoch, microbatches: microbatches)
+        clock.reset()
+        stepWeights = nil
+        defer {
+            collection.finish()
+            stepWeights = nil
+        }
         var waitingSince: Double?
-        while let state = current, !state.done {
+        while !collection.done {
             if shouldStop() { throw ClusterError.stopped("stopped by a signal") }
-            if !state.pending.isEmpty {
-                if members.ids(in: .active).isEmpty { admitReadyWorkers(version: version) }
-                if members.ids(in: .active).isEmpty {
+            if collection.hasPending {
+                if members.count(in: .active) == 0 { admitReadyWorkers(version: version) }
+                if members.count(in: .active) == 0 {
                     if waitingSince == nil {
                         waitingSince = monotonicSeconds()
                         sink.record(.waitingForWorkers(have: 0, need: 1))
@@ -140,45 +222,90 @@ public final class ParameterServer: StepGradientSource {
                 }
             }
             try pump(seconds: 0.05)
+            sumReceived(into: &step)
             expireSilentWorkers()
             sendHeartbeats()
         }
-        guard let state = current else { return }
-        for index in state.microbatches.indices {
-            guard let gradient = state.gradients[index], let metrics = state.metrics[index] else { continue }
-            step.add(gradient, metrics: metrics)
-        }
-        workersInLastStep = state.contributors.count
-        current = nil
+        workersInLastStep = collection.contributors.count
+        lastStepTiming = clock.timing
     }
 
-    /// Gives the pending microbatches to the active workers in contiguous, balanced shares.
+    /// Gives the pending microbatches to the active workers in contiguous, balanced shares, each
+    /// with the step's weights: one snapshot per step, which libzmq sends to every worker from the same memory.
     private func deal(parameters: [Float]) {
-        guard var state = current else { return }
-        let workers = members.ids(in: .active)
-        let pending = state.pending
-        state.pending = []
-        current = state
-        for (k, id) in workers.enumerated() {
-            let share = Array(pending[pending.count * k / workers.count..<pending.count * (k + 1) / workers.count])
-            guard !share.isEmpty, var worker = members[id] else { continue }
-            let refs = share.map { MicrobatchRef(index: $0, positions: state.microbatches[$0]) }
-            let message = Message(runID: runID, sender: 0, step: UInt64(state.version),
-                                  body: .assignment(epoch: state.epoch, microbatches: refs, weights: parameters))
-            if send(message, to: worker.routing) {
-                worker.outstanding.formUnion(share)
-                members[id] = worker
-            } else {
-                current?.pending += share
-                lose(id, reason: "unreachable", event: .workerLeft(worker: Int(id), reason: "unreachable"))
+        let started = monotonicSeconds()
+        defer { clock.assign += monotonicSeconds() - started }
+        let weights = stepWeights ?? snapshot(parameters)
+        stepWeights = weights
+        pending.removeAll(keepingCapacity: true)
+        for index in collection.owner.indices where collection.owner[index] == 0 && !collection.received[index] {
+            pending.append(index)
+        }
+        let active = members.count(in: .active)
+        var k = 0
+        var lost: [UInt32] = []
+        for worker in members.workers where worker.state == .active {
+            let share = pending[pending.count * k / active..<pending.count * (k + 1) / active]
+            k += 1
+            guard !share.isEmpty else { continue }
+            writer.assignment(runID: runID, step: UInt64(collection.version), epoch: collection.epoch, count: share.count,
+                              elementCount: weights.count) { entry in
+                let index = share[share.startIndex + entry]
+                return MicrobatchRef(index: index, positions: collection.microbatches[index])
             }
+            if (try? socket.send(routing: worker.routing, header: writer.header, body: writer.body, payload: weights, dontWait: true)) ?? false {
+                for index in share { collection.owner[index] = worker.id }
+            } else {
+                lost.append(worker.id)
+            }
+        }
+        for id in lost {
+            lose(id, reason: "unreachable", event: .workerLeft(worker: Int(id), reason: "unreachable"))
+        }
+    }
+
+    /// The weights in a send buffer libzmq is not reading (the optimiser changes `parameters` in place while libzmq may still be sending).
+    private func snapshot(_ parameters: [Float]) -> PayloadBuffer {
+        let buffer = weightBuffers.take()
+        parameters.withUnsafeBufferPointer { source in
+            guard let base = source.baseAddress else { return }
+            buffer.values.update(from: base, count: source.count)
+        }
+        return buffer
+    }
+
+    /// Adds the received gradients to the step in microbatch order, as far as that order allows.
+    private func sumReceived(into step: inout StepGradient) {
+        guard collection.summed < collection.microbatches.count, collection.received[collection.summed] else { return }
+        let started = monotonicSeconds()
+        defer { clock.sum += monotonicSeconds() - started }
+        let count = run.model.parameterCount
+        while collection.summed < collection.microbatches.count, collection.received[collection.summed] {
+            let index = collection.summed
+            let payload = collection.payloads[index]
+            let bytes = payload.bytes
+            precondition(bytes.count == count * MemoryLayout<Float>.size, "a held gradient of the wrong size")
+            #if _endian(little)
+            let aligned = Int(bitPattern: bytes.baseAddress) % MemoryLayout<Float>.alignment == 0
+            #else
+            let aligned = false
+            #endif
+            if aligned, let base = bytes.baseAddress {
+                step.add(base.bindMemory(to: Float.self, capacity: count), metrics: collection.metrics[index])
+            } else {
+                if alignedScratch.count != count { alignedScratch = [Float](repeating: 0, count: count) }
+                alignedScratch.withUnsafeMutableBufferPointer { LittleEndianFloats.load(bytes, into: $0) }
+                step.add(alignedScratch, metrics: collection.metrics[index])
+            }
+            payload.release()
+            collection.summed += 1
         }
     }
 
     private func admitReadyWorkers(version: Int) {
-        for id in members.ids(in: .ready) {
-            members[id]?.state = .active
-            sink.record(.workerAdmitted(worker: Int(id), step: version))
+        for index in members.workers.indices where members.workers[index].state == .ready {
+            members.setState(index, .active)
+            sink.record(.workerAdmitted(worker: Int(members.workers[index].id), step: version))
         }
     }
 
@@ -186,7 +313,7 @@ public final class ParameterServer: StepGradientSource {
 
     private func waitForWorkers() throws {
         sink.record(.waitingForWorkers(have: 0, need: options.workersMin))
-        while members.ids(in: .ready).count + members.ids(in: .active).count < options.workersMin {
+        while members.count(in: .ready) + members.count(in: .active) < options.workersMin {
             if shouldStop() { throw ClusterError.stopped("stopped by a signal while waiting for workers") }
             try pump(seconds: 0.1)
             expireSilentWorkers()
@@ -196,8 +323,13 @@ public final class ParameterServer: StepGradientSource {
 
     private func expireSilentWorkers() {
         let now = monotonicSeconds()
-        // A worker loading its data sends nothing until it is ready; give it longer than one that trains.
-        for worker in members.live where now - worker.lastSeen > (worker.state == .loading ? max(options.workerTimeout, 120) : options.workerTimeout) {
+        var index = members.workers.count
+        while index > 0 {
+            index -= 1
+            let worker = members.workers[index]
+            // A worker loading its data sends nothing until it is ready; give it longer than one that trains.
+            let timeout = worker.state == .loading ? max(options.workerTimeout, 120) : options.workerTimeout
+            guard now - worker.lastSeen > timeout else { continue }
             let silent = now - worker.lastSeen
             lose(worker.id, reason: "dropped after \(Int(silent)) s of silence",
                  event: .workerTimedOut(worker: Int(worker.id), silentSeconds: silent))
@@ -206,33 +338,39 @@ public final class ParameterServer: StepGradientSource {
 
     /// Drops a worker and puts the microbatches it owed back in the queue.
     private func lose(_ id: UInt32, reason: String, event: TrainingEvent) {
-        let owed = members.remove(id, reason: reason)
+        members.remove(id, reason: reason)
         sink.record(event)
-        guard !owed.isEmpty, current != nil else { return }
-        current?.pending += owed.sorted()
-        sink.record(.reassigned(worker: Int(id), microbatches: owed.count, step: current?.version ?? 0))
+        guard collection.isCollecting else { return }
+        let owed = collection.unassign(id)
+        guard owed > 0 else { return }
+        sink.record(.reassigned(worker: Int(id), microbatches: owed, step: collection.version))
     }
 
     private func sendHeartbeats() {
         let now = monotonicSeconds()
         guard now - lastHeartbeat >= options.heartbeatInterval else { return }
         lastHeartbeat = now
-        for worker in members.live
-        where !send(Message(runID: runID, sender: 0, step: UInt64(current?.version ?? 0), body: .heartbeat), to: worker.routing) {
-            // libzmq knows the connection is gone: no need to wait for the timeout.
-            lose(worker.id, reason: "unreachable", event: .workerLeft(worker: Int(worker.id), reason: "unreachable"))
+        writer.heartbeat(runID: runID, sender: 0, step: UInt64(collection.isCollecting ? collection.version : 0))
+        var index = members.workers.count
+        while index > 0 {
+            index -= 1
+            let worker = members.workers[index]
+            let sent = (try? socket.send(routing: worker.routing, header: writer.header, body: writer.body, payload: nil, dontWait: true)) ?? false
+            if !sent {
+                // libzmq knows the connection is gone: no need to wait for the timeout.
+                lose(worker.id, reason: "unreachable", event: .workerLeft(worker: Int(worker.id), reason: "unreachable"))
+            }
         }
     }
 
     private func shutdownWorkers(reason: String) {
         shutdownReason = reason
-        let live = members.live
-        for worker in live {
+        for worker in members.workers {
             send(Message(runID: runID, sender: 0, step: 0, body: .shutdown(reason: reason)), to: worker.routing)
         }
         // Give the workers a moment to say goodbye, so the shutdown reaches them before the socket closes.
         let deadline = monotonicSeconds() + 2
-        while !members.live.isEmpty && monotonicSeconds() < deadline {
+        while !members.workers.isEmpty && monotonicSeconds() < deadline {
             try? pump(seconds: 0.05)
         }
     }
@@ -246,30 +384,62 @@ public final class ParameterServer: StepGradientSource {
             reject(0, "refused a CURVE client from \(denial.address): \(denial.reason)")
         }
         var wait = Int32(seconds * 1000)
-        while let frames = try socket.receive(timeoutMilliseconds: wait) {
-            handle(frames)
+        while true {
+            let started = monotonicSeconds()
+            let received = try socket.receive(into: inbox, timeoutMilliseconds: wait)
+            if collection.isCollecting { clock.wait += monotonicSeconds() - started }
+            guard received else { return }
+            handleReceived()
             wait = 0
         }
     }
 
-    private func handle(_ frames: [[UInt8]]) {
-        guard frames.count >= 2 else { return reject(0, "a message with no frames after the routing id") }
-        let routing = frames[0]
-        let known = members.live(routing: routing)
-        let message: Message
-        do {
-            message = try Message(frames: Array(frames.dropFirst()), limits: limits)
-        } catch {
-            reject(Int(known?.id ?? 0), "\(error)")
-            if case .versionMismatch(let version) = error {
-                sendError("protocol version \(version) is not supported; this server speaks version \(Message.protocolVersion)", to: routing)
+    /// Handles the message in `inbox`: gradients straight from libzmq's buffers, the rest as `Message` values.
+    private func handleReceived() {
+        guard inbox.count >= 2 else { return reject(0, "a message with no frames after the routing id") }
+        let known = members.index(routing: inbox[0])
+        let envelope: Envelope
+        var stats: GradientStats?
+        do throws(WireError) {
+            envelope = try Envelope(frameCount: inbox.count - 1, header: inbox[1], body: inbox[2], payload: inbox[3], limits: limits)
+            if envelope.kind == .gradients {
+                let started = monotonicSeconds()
+                defer { if collection.isCollecting { clock.sum += monotonicSeconds() - started } }
+                stats = try envelope.gradientStats()
             }
-            return
+        } catch {
+            return refuse(error, from: known)
         }
+        if let stats {
+            guard let known, envelope.runID == runID, envelope.sender == members.workers[known].id else {
+                return handleMessage(Message(runID: envelope.runID, sender: envelope.sender, step: envelope.step,
+                                             body: .gradients(GradientReport(stats, values: []))), known: known)
+            }
+            members.touch(known, now: monotonicSeconds())
+            return accept(stats, step: envelope.step, from: members.workers[known].id)
+        }
+        do throws(WireError) {
+            handleMessage(try Message(envelope), known: known)
+        } catch {
+            refuse(error, from: known)
+        }
+    }
+
+    /// Logs a message that failed to decode; a peer of another protocol version is told so.
+    private func refuse(_ error: WireError, from known: Int?) {
+        reject(Int(known.map { members.workers[$0].id } ?? 0), "\(error)")
+        if case .versionMismatch(let version) = error {
+            sendError("protocol version \(version) is not supported; this server speaks version \(Message.protocolVersion)", to: inbox.copy(0))
+        }
+    }
+
+    /// Handles a decoded message other than gradients from a member (those take `accept`'s path).
+    private func handleMessage(_ message: Message, known: Int?) {
+        let routing = inbox.copy(0)
         if case let .join(name, pid, model) = message.body {
             return join(routing: routing, name: name, pid: pid, model: model, runID: message.runID)
         }
-        guard var worker = known else {
+        guard let known else {
             // A worker this server dropped, or one that knew a previous server: it may join again.
             let why = members.droppedReason(routing: routing) ?? "this server does not know the worker (it may have restarted)"
             // A heartbeat or ready is what a worker of a previous server, or a dropped one, sends first: not garbage.
@@ -279,18 +449,19 @@ public final class ParameterServer: StepGradientSource {
             send(Message(runID: runID, sender: 0, step: 0, body: .rejoin(reason: why)), to: routing)
             return
         }
+        let worker = members.workers[known]
         guard message.runID == runID, message.sender == worker.id else {
             return reject(Int(worker.id), "run id \(message.runID) / sender \(message.sender) do not match this run's worker \(worker.id)")
         }
-        worker.lastSeen = monotonicSeconds()
-        members[worker.id] = worker
+        members.touch(known, now: monotonicSeconds())
         switch message.body {
         case .ready:
-            if worker.state == .loading { members[worker.id]?.state = .ready }
+            if worker.state == .loading { members.setState(known, .ready) }
         case .heartbeat:
             break
-        case .gradients(let report):
-            accept(report, step: message.step, from: worker.id)
+        case .gradients:
+            // Decoded on the fast path; a member's gradients never get here.
+            break
         case .leave(let reason):
             lose(worker.id, reason: "left: \(reason)", event: .workerLeft(worker: Int(worker.id), reason: reason))
         case .join, .welcome, .assignment, .shutdown, .error, .rejoin:
@@ -318,25 +489,26 @@ public final class ParameterServer: StepGradientSource {
             id = members.add(routing: routing, name: name, pid: pid, now: monotonicSeconds())
             sink.record(.workerJoined(worker: Int(id), name: name, pid: pid))
         }
-        send(Message(runID: runID, sender: id, step: UInt64(current?.version ?? 0), body: .welcome(configJSON: welcome)), to: routing)
+        send(Message(runID: runID, sender: id, step: UInt64(collection.isCollecting ? collection.version : 0),
+                     body: .welcome(configJSON: welcome)), to: routing)
     }
 
-    private func accept(_ report: GradientReport, step: UInt64, from id: UInt32) {
-        guard var state = current, Int(step) == state.version else {
-            return reject(Int(id), "stale gradients for step \(step); the server is at step \(current?.version ?? -1)")
+    /// Takes a member's checked gradients: keeps the payload where libzmq put it (frame 3 of `inbox`) until it is summed.
+    private func accept(_ stats: GradientStats, step: UInt64, from id: UInt32) {
+        guard collection.isCollecting, Int(step) == collection.version else {
+            return reject(Int(id), "stale gradients for step \(step); the server is at step \(collection.isCollecting ? collection.version : -1)")
         }
-        guard var worker = members[id], worker.outstanding.contains(report.microbatch) else {
-            return reject(Int(id), "gradients for microbatch \(report.microbatch), which is not assigned to worker \(id)")
+        let index = stats.microbatch
+        guard collection.owner.indices.contains(index), collection.owner[index] == id, !collection.received[index] else {
+            return reject(Int(id), "gradients for microbatch \(index), which is not assigned to worker \(id)")
         }
-        guard report.samples == state.microbatches[report.microbatch].count else {
-            return reject(Int(id), "microbatch \(report.microbatch) has \(state.microbatches[report.microbatch].count) samples, the worker reported \(report.samples)")
+        guard stats.samples == collection.microbatches[index].count else {
+            return reject(Int(id), "microbatch \(index) has \(collection.microbatches[index].count) samples, the worker reported \(stats.samples)")
         }
-        state.gradients[report.microbatch] = report.values
-        state.metrics[report.microbatch] = BatchMetrics(lossSum: report.lossSum, correct: report.correct, count: report.samples)
-        state.contributors.insert(id)
-        current = state
-        worker.outstanding.remove(report.microbatch)
-        members[id] = worker
+        inbox.move(3, to: collection.payloads[index])
+        collection.received[index] = true
+        collection.metrics[index] = BatchMetrics(lossSum: stats.lossSum, correct: stats.correct, count: stats.samples)
+        collection.contributors.insert(id)
     }
 
     private func reject(_ worker: Int, _ reason: String) {

@@ -81,6 +81,13 @@ public protocol StepGradientSource: AnyObject {
 
     /// Workers whose gradients made up the last step (1 in a single process).
     var workersInLastStep: Int { get }
+
+    /// Where the last step's time went, for a source that measures it (the parameter server).
+    var lastStepTiming: StepTiming? { get }
+}
+
+extension StepGradientSource {
+    public var lastStepTiming: StepTiming? { nil }
 }
 
 /// The training recipe shared by `backprop train` and the parameter server.
@@ -135,13 +142,16 @@ final class TrainingLoop {
                 try source.accumulate(
                     microbatches: run.plan.microbatches(ofStep: stepIndex), epoch: epoch, order: order,
                     version: optimizer.step, parameters: parameters, into: &step)
+                let updateStart = monotonicSeconds()
                 step.average()
                 optimizer.update(&parameters, gradients: step.values)
+                let updateSeconds = monotonicSeconds() - updateStart
                 epochMetrics += step.metrics
                 sink.record(.step(StepRecord(
                     epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,
                     globalStep: optimizer.step, loss: step.metrics.meanLoss, accuracy: step.metrics.accuracy,
-                    samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.workersInLastStep)))
+                    samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.workersInLastStep,
+                    updateSeconds: updateSeconds, timing: source.lastStepTiming)))
                 if let every = config.checkpointEvery, optimizer.step % every == 0, stepIndex + 1 < run.plan.stepsPerEpoch {
                     saveCheckpoint(parameters, optimizer, completedEpochs: epoch, partial: epochMetrics,
                                    seconds: Date().timeIntervalSince(epochStart))

@@ -129,9 +129,9 @@ public final class Worker {
     // MARK: - Working
 
     private func work(_ socket: ZMQSocket, run: PreparedRun, workerID: UInt32, runID: UInt64, sink: any EventSink) throws -> MembershipEnd {
-        let computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
-        var gradient = [Float](repeating: 0, count: run.model.parameterCount)
-        var orders: (epoch: Int, order: [Int])?
+        let steps = StepComputer(run: run, socket: socket, runID: runID, workerID: workerID)
+        // Received frames are read where libzmq put them, and the storage is reused for every message.
+        let inbox = ReceivedFrames()
         let limits = MessageLimits(parameterCount: run.model.parameterCount)
         var lastHeard = monotonicSeconds()
         var lastSent = monotonicSeconds()
@@ -143,7 +143,7 @@ public final class Worker {
                 send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "stopped by a signal")))
                 return .done(.stopped)
             }
-            guard let frames = try socket.receive(timeoutMilliseconds: Int32(options.heartbeatInterval * 1000)) else {
+            guard try socket.receive(into: inbox, timeoutMilliseconds: Int32(options.heartbeatInterval * 1000)) else {
                 let now = monotonicSeconds()
                 if now - lastHeard > options.serverTimeout {
                     throw ClusterError.serverGone("the server at \(options.server) has been silent for \(Int(now - lastHeard)) s; giving up")
@@ -155,51 +155,42 @@ public final class Worker {
                 continue
             }
             lastHeard = monotonicSeconds()
-            bytesReceived += frames.reduce(0) { $0 + $1.count }
-            let message: Message
-            do {
-                message = try Message(frames: frames, limits: limits)
+            bytesReceived += inbox.byteCount
+            // An assignment's body is decoded into reused storage and its weights stay in `inbox`; the rest become `Message`s.
+            let envelope: Envelope
+            var message: Message?
+            do throws(WireError) {
+                envelope = try Envelope(frameCount: inbox.count, header: inbox[0], body: inbox[1], payload: inbox[2], limits: limits)
+                if envelope.kind == .assignment {
+                    try steps.assignment.decode(envelope)
+                } else {
+                    message = try Message(envelope)
+                }
             } catch {
                 sink.record(.messageRejected(worker: 0, reason: "\(error)"))
                 continue
             }
             // A restarted server has a new run id; its request to join again is the one message to take from it.
-            guard message.runID == runID || message.body.kind == .rejoin else {
-                sink.record(.messageRejected(worker: 0, reason: "message for run \(message.runID), this worker is in run \(runID)"))
+            guard envelope.runID == runID || envelope.kind == .rejoin else {
+                sink.record(.messageRejected(worker: 0, reason: "message for run \(envelope.runID), this worker is in run \(runID)"))
                 continue
             }
-            switch message.body {
-            case let .assignment(epoch, microbatches, weights):
-                let received = bytesReceived
-                bytesReceived = 0
+            guard let message else {
                 let wait = lastHeard - idleSince
-                if orders?.epoch != epoch {
-                    orders = (epoch, EpochPlan.order(sampleCount: run.train.count, epoch: epoch, seed: run.config.seed))
-                }
-                guard let order = orders?.order,
-                      microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
-                else {
+                guard let done = steps.compute(envelope) else {
                     sink.record(.messageRejected(worker: 0, reason: "assignment outside the training set"))
                     continue
-                }
-                var computeSeconds = 0.0
-                var sent = 0
-                var samples = 0
-                for ref in microbatches {
-                    let started = monotonicSeconds()
-                    let metrics = computer.compute(order: order, positions: ref.positions, parameters: weights, gradient: &gradient)
-                    let seconds = monotonicSeconds() - started
-                    computeSeconds += seconds
-                    samples += metrics.count
-                    let report = GradientReport(microbatch: ref.index, samples: metrics.count, lossSum: metrics.lossSum,
-                                                correct: metrics.correct, computeSeconds: seconds, values: gradient)
-                    sent += send(socket, Message(runID: runID, sender: workerID, step: message.step, body: .gradients(report)))
                 }
                 lastSent = monotonicSeconds()
                 idleSince = lastSent
                 sink.record(.workerStep(WorkerStepRecord(
-                    worker: Int(workerID), epoch: epoch + 1, globalStep: Int(message.step), microbatches: microbatches.count,
-                    samples: samples, computeSeconds: computeSeconds, waitSeconds: wait, bytesSent: sent, bytesReceived: received)))
+                    worker: Int(workerID), epoch: steps.assignment.epoch + 1, globalStep: Int(envelope.step),
+                    microbatches: steps.assignment.microbatches.count, samples: done.samples, computeSeconds: done.computeSeconds,
+                    waitSeconds: wait, bytesSent: done.bytesSent, bytesReceived: bytesReceived, sendSeconds: done.sendSeconds)))
+                bytesReceived = 0
+                continue
+            }
+            switch message.body {
             case .heartbeat, .welcome:
                 break
             case .shutdown(let reason):
@@ -210,6 +201,9 @@ public final class Worker {
             case .rejoin(let reason):
                 sink.record(.workerRejoining(worker: Int(workerID), reason: reason))
                 return .rejoin
+            case .assignment:
+                // Decoded into `steps.assignment` above; never a `Message` here.
+                break
             case .join, .ready, .gradients, .leave:
                 sink.record(.messageRejected(worker: 0, reason: "a server may not send \(message.body.kind)"))
             }
@@ -235,5 +229,93 @@ public final class Worker {
             sinks.append(file)
         }
         return EventFanOut(sinks)
+    }
+}
+
+/// Computes a worker's assignments: each microbatch against the weights where libzmq received
+/// them, its gradient straight into a buffer that libzmq then sends without a copy.
+///
+/// What it needs from step to step is kept here, so a steady-state step allocates nothing of
+/// its own: the model's workspace, the decoded microbatch list, the gradient buffers, the
+/// header and body frames.
+private final class StepComputer {
+    /// The microbatches of the last assignment decoded.
+    var assignment = AssignmentDecoder()
+    private let run: PreparedRun
+    private let socket: ZMQSocket
+    private let runID: UInt64
+    private let workerID: UInt32
+    private let computer: GradientComputer
+    private let gradients: PayloadPool
+    private var writer = FrameWriter()
+    private var orders: (epoch: Int, order: [Int])?
+    /// Where weights that are not 4-byte aligned in libzmq's buffer are copied (rare).
+    private var alignedWeights: UnsafeMutablePointer<Float>?
+
+    init(run: PreparedRun, socket: ZMQSocket, runID: UInt64, workerID: UInt32) {
+        self.run = run
+        self.socket = socket
+        self.runID = runID
+        self.workerID = workerID
+        computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
+        gradients = PayloadPool(elements: run.model.parameterCount)
+    }
+
+    deinit {
+        alignedWeights?.deallocate()
+    }
+
+    /// What one assignment took.
+    struct Done {
+        var samples = 0
+        var computeSeconds = 0.0
+        var sendSeconds = 0.0
+        var bytesSent = 0
+    }
+
+    /// Computes `assignment`'s microbatches with the weights in `envelope`'s payload, sending each
+    /// gradient as soon as it is done; nil (nothing sent) when a microbatch lies outside the training set.
+    func compute(_ envelope: Envelope) -> Done? {
+        let epoch = assignment.epoch
+        if orders?.epoch != epoch {
+            orders = (epoch, EpochPlan.order(sampleCount: run.train.count, epoch: epoch, seed: run.config.seed))
+        }
+        guard let order = orders?.order,
+              assignment.microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
+        else { return nil }
+        let count = run.model.parameterCount
+        let weights = floats(envelope.payload, count: count)
+        var done = Done()
+        for ref in assignment.microbatches {
+            let started = monotonicSeconds()
+            let gradient = gradients.take()
+            let metrics = computer.compute(order: order, positions: ref.positions, parameters: weights, gradient: gradient.values)
+            let computed = monotonicSeconds()
+            done.computeSeconds += computed - started
+            done.samples += metrics.count
+            let stats = GradientStats(microbatch: ref.index, samples: metrics.count, lossSum: metrics.lossSum,
+                                      correct: metrics.correct, computeSeconds: computed - started)
+            writer.gradients(runID: runID, sender: workerID, step: envelope.step, stats: stats, elementCount: count)
+            if (try? socket.send(routing: nil, header: writer.header, body: writer.body, payload: gradient, dontWait: true)) ?? false {
+                done.bytesSent += writer.header.count + writer.body.count + count * MemoryLayout<Float>.size
+            }
+            done.sendSeconds += monotonicSeconds() - computed
+        }
+        return done
+    }
+
+    /// The weights in a received payload as Float32 values: the payload itself when it is aligned
+    /// (on a little-endian host), otherwise a copy in `alignedWeights`.
+    private func floats(_ payload: UnsafeRawBufferPointer, count: Int) -> UnsafePointer<Float> {
+        precondition(payload.count == count * MemoryLayout<Float>.size, "weights of the wrong size")
+        #if _endian(little)
+        if let base = payload.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+            return base.bindMemory(to: Float.self, capacity: count)
+        }
+        #endif
+        let copy = alignedWeights ?? .allocate(capacity: count)
+        alignedWeights = copy
+        LittleEndianFloats.load(payload, into: UnsafeMutableBufferPointer(start: copy, count: count))
+        return UnsafePointer(copy)
     }
 }

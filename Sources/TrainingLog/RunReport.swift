@@ -176,6 +176,22 @@ public struct RunReport: Sendable {
             rightAligned: [true, false, false, true, true, true, true, true, true, true, true, true])
     }
 
+    /// The server's mean step split into its phases, when its log has them: `server step 412ms: assign 12ms, wait 387ms, …`.
+    public func stepTimingLine() -> String? {
+        let timed = log.steps.compactMap { point in point.record.timing.map { (point.record, $0) } }
+        guard !timed.isEmpty else { return nil }
+        let n = Double(timed.count)
+        func mean(_ value: (StepRecord, StepTiming) -> Double) -> Double {
+            timed.reduce(0) { $0 + value($1.0, $1.1) } / n
+        }
+        let step = mean { r, _ in r.seconds }, assign = mean { $1.assignSeconds }, wait = mean { $1.waitSeconds }
+        let sum = mean { $1.sumSeconds }, update = mean { r, _ in r.updateSeconds ?? 0 }
+        let other = step - assign - wait - sum - update
+        return "server step \(milliseconds(step)) (mean of \(timed.count)): assign \(milliseconds(assign)), "
+            + "wait for gradients \(milliseconds(wait)), sum \(milliseconds(sum)), update \(milliseconds(update)), "
+            + "other \(milliseconds(max(other, 0)))"
+    }
+
     /// Workers whose median compute time per sample is more than `stragglerRatio` times the median of the others'.
     public func stragglers(_ rows: [WorkerRow]? = nil) -> [Straggler] {
         let rows = (rows ?? workerRows()).filter { $0.steps >= Self.stragglerMinimumSteps && $0.secondsPerSample.isFinite }
@@ -264,6 +280,7 @@ public struct RunReport: Sendable {
             } else {
                 out += workerTable(rows).lines(indent: "  ")
                 out.append("  compute: time per microbatch; wait: from sending a share's gradients to receiving the next assignment")
+                if let line = stepTimingLine() { out.append("  " + line) }
                 let slow = stragglers(rows)
                 out += slow.isEmpty ? ["  stragglers: none"] : slow.map { "  " + stragglerLine($0) }
             }

@@ -110,8 +110,13 @@ public struct StepRecord: Sendable, Equatable {
     public var seconds: Double
     /// Workers that computed this step (1 for a single process).
     public var workers: Int
+    /// Seconds spent averaging the summed gradient and applying the optimiser (`update_seconds`); nil in older logs.
+    public var updateSeconds: Double?
+    /// Where a parameter server's step went; nil for a single process and in older logs.
+    public var timing: StepTiming?
 
-    public init(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, loss: Double, accuracy: Double, samples: Int, seconds: Double, workers: Int = 1) {
+    public init(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, loss: Double, accuracy: Double, samples: Int, seconds: Double,
+                workers: Int = 1, updateSeconds: Double? = nil, timing: StepTiming? = nil) {
         self.epoch = epoch
         self.step = step
         self.stepsPerEpoch = stepsPerEpoch
@@ -121,12 +126,39 @@ public struct StepRecord: Sendable, Equatable {
         self.samples = samples
         self.seconds = seconds
         self.workers = workers
+        self.updateSeconds = updateSeconds
+        self.timing = timing
     }
 
     public var fields: [(String, LogValue)] {
-        [("epoch", .int(epoch)), ("step", .int(step)), ("steps_per_epoch", .int(stepsPerEpoch)),
-         ("global_step", .int(globalStep)), ("loss", .double(loss)), ("accuracy", .double(accuracy)),
-         ("samples", .int(samples)), ("step_seconds", .double(seconds)), ("workers", .int(workers))]
+        var fields: [(String, LogValue)] = [
+            ("epoch", .int(epoch)), ("step", .int(step)), ("steps_per_epoch", .int(stepsPerEpoch)),
+            ("global_step", .int(globalStep)), ("loss", .double(loss)), ("accuracy", .double(accuracy)),
+            ("samples", .int(samples)), ("step_seconds", .double(seconds)), ("workers", .int(workers)),
+        ]
+        if let timing {
+            fields += [("assign_seconds", .double(timing.assignSeconds)), ("wait_seconds", .double(timing.waitSeconds)),
+                       ("sum_seconds", .double(timing.sumSeconds))]
+        }
+        if let updateSeconds { fields.append(("update_seconds", .double(updateSeconds))) }
+        return fields
+    }
+}
+
+/// Where a parameter server's step went, besides the optimiser update: the fields `assign_seconds`,
+/// `wait_seconds` and `sum_seconds` of its `step` events.
+public struct StepTiming: Sendable, Equatable {
+    /// Copying the weights into the send buffer, encoding each worker's assignment and queueing it for libzmq.
+    public var assignSeconds: Double
+    /// Waiting for gradients to arrive: the network both ways and the workers' compute.
+    public var waitSeconds: Double
+    /// Checking the gradients (header, body, every value finite) and adding them up in microbatch order.
+    public var sumSeconds: Double
+
+    public init(assignSeconds: Double, waitSeconds: Double, sumSeconds: Double) {
+        self.assignSeconds = assignSeconds
+        self.waitSeconds = waitSeconds
+        self.sumSeconds = sumSeconds
     }
 }
 
@@ -175,9 +207,11 @@ public struct WorkerStepRecord: Sendable, Equatable {
     public var waitSeconds: Double
     public var bytesSent: Int
     public var bytesReceived: Int
+    /// Time spent encoding the gradients messages and queueing them for libzmq (`send_seconds`); nil in older logs.
+    public var sendSeconds: Double?
 
     public init(worker: Int, epoch: Int, globalStep: Int, microbatches: Int, samples: Int,
-                computeSeconds: Double, waitSeconds: Double, bytesSent: Int, bytesReceived: Int) {
+                computeSeconds: Double, waitSeconds: Double, bytesSent: Int, bytesReceived: Int, sendSeconds: Double? = nil) {
         self.worker = worker
         self.epoch = epoch
         self.globalStep = globalStep
@@ -187,12 +221,17 @@ public struct WorkerStepRecord: Sendable, Equatable {
         self.waitSeconds = waitSeconds
         self.bytesSent = bytesSent
         self.bytesReceived = bytesReceived
+        self.sendSeconds = sendSeconds
     }
 
     public var fields: [(String, LogValue)] {
-        [("worker", .int(worker)), ("epoch", .int(epoch)), ("global_step", .int(globalStep)),
-         ("microbatches", .int(microbatches)), ("samples", .int(samples)),
-         ("compute_seconds", .double(computeSeconds)), ("wait_seconds", .double(waitSeconds)),
-         ("bytes_sent", .int(bytesSent)), ("bytes_received", .int(bytesReceived))]
+        var fields: [(String, LogValue)] = [
+            ("worker", .int(worker)), ("epoch", .int(epoch)), ("global_step", .int(globalStep)),
+            ("microbatches", .int(microbatches)), ("samples", .int(samples)),
+            ("compute_seconds", .double(computeSeconds)), ("wait_seconds", .double(waitSeconds)),
+            ("bytes_sent", .int(bytesSent)), ("bytes_received", .int(bytesReceived)),
+        ]
+        if let sendSeconds { fields.append(("send_seconds", .double(sendSeconds))) }
+        return fields
     }
 }

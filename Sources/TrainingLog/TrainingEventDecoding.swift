@@ -50,7 +50,12 @@ extension TrainingEvent {
             self = .step(StepRecord(
                 epoch: try f.int("epoch"), step: try f.int("step"), stepsPerEpoch: try f.int("steps_per_epoch"),
                 globalStep: try f.int("global_step"), loss: try f.double("loss"), accuracy: try f.double("accuracy"),
-                samples: try f.int("samples"), seconds: try f.double("step_seconds"), workers: f.optionalInt("workers") ?? 1))
+                samples: try f.int("samples"), seconds: try f.double("step_seconds"), workers: f.optionalInt("workers") ?? 1,
+                updateSeconds: f.optionalDouble("update_seconds"),
+                timing: f.optionalDouble("assign_seconds").map { assign in
+                    StepTiming(assignSeconds: assign, waitSeconds: f.optionalDouble("wait_seconds") ?? .nan,
+                               sumSeconds: f.optionalDouble("sum_seconds") ?? .nan)
+                }))
         case "epoch":
             let validationLoss = try f.double("val_loss"), validationAccuracy = try f.double("val_accuracy")
             self = .epoch(EpochRecord(
@@ -83,7 +88,8 @@ extension TrainingEvent {
                 worker: try f.int("worker"), epoch: try f.int("epoch"), globalStep: try f.int("global_step"),
                 microbatches: try f.int("microbatches"), samples: try f.int("samples"),
                 computeSeconds: try f.double("compute_seconds"), waitSeconds: try f.double("wait_seconds"),
-                bytesSent: try f.int("bytes_sent"), bytesReceived: try f.int("bytes_received")))
+                bytesSent: try f.int("bytes_sent"), bytesReceived: try f.int("bytes_received"),
+                sendSeconds: f.optionalDouble("send_seconds")))
         case "worker_rejoining":
             self = .workerRejoining(worker: try f.int("worker"), reason: try f.string("reason"))
         case "checkpoint_failed":
@@ -151,6 +157,9 @@ struct EventFields {
     }
 
     mutating func optionalInt(_ key: String) -> Int? { try? int(key) }
+
+    /// A number when present (`null` reads as NaN), nil when absent.
+    mutating func optionalDouble(_ key: String) -> Double? { try? double(key) }
 
     private func missing(_ key: String, _ type: String) -> EventDecodingError {
         EventDecodingError(reason: "\(kind) event without \(type) \"\(key)\"")

@@ -1,4 +1,5 @@
 import Foundation
+import TrainingLog
 import XCTest
 
 final class ClusterRunTests: XCTestCase {
@@ -20,6 +21,17 @@ final class ClusterRunTests: XCTestCase {
         for line in server.split(separator: "\n") {
             XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "server.jsonl: \(line)")
         }
+        // Every step says where its time went, and the phases fit in the step.
+        for step in cluster.events().filter({ $0["event"] as? String == "step" }) {
+            let phases = ["assign_seconds", "wait_seconds", "sum_seconds", "update_seconds"].compactMap { step[$0] as? Double }
+            XCTAssertEqual(phases.count, 4, "a step lacks its timing: \(step)")
+            XCTAssertTrue(phases.allSatisfy { $0 >= 0 }, "\(step)")
+            XCTAssertLessThanOrEqual(phases.reduce(0, +), (step["step_seconds"] as? Double ?? 0) + 1e-3, "\(step)")
+        }
+        let report = RunReport(reader: try RunLogReader.read(cluster.runDirectory))
+        XCTAssertTrue(report.log.steps.allSatisfy { $0.record.timing != nil && $0.record.updateSeconds != nil }, "timing lost in reading the log back")
+        let timingLine = try XCTUnwrap(report.stepTimingLine())
+        XCTAssertTrue(report.render().contains(timingLine), report.render())
         let kinds = Set(cluster.events().compactMap { $0["event"] as? String })
         XCTAssertTrue(kinds.isSuperset(of: ["run_started", "worker_joined", "step", "epoch", "checkpoint", "test"]), "\(kinds)")
         for id in 1...3 {
@@ -28,7 +40,7 @@ final class ClusterRunTests: XCTestCase {
             XCTAssertFalse(events.isEmpty, "\(path) is missing or empty")
             XCTAssertTrue(events.allSatisfy { $0["event"] as? String == "worker_step" }, path)
             let record = try XCTUnwrap(events.first)
-            for key in ["compute_seconds", "wait_seconds", "bytes_sent", "bytes_received", "global_step"] {
+            for key in ["compute_seconds", "wait_seconds", "send_seconds", "bytes_sent", "bytes_received", "global_step"] {
                 XCTAssertNotNil(record[key], "\(path) lacks \(key)")
             }
             XCTAssertGreaterThan(record["bytes_received"] as? Int ?? 0, 5_729 * 4, "the weights arrive with each assignment")
