@@ -340,53 +340,34 @@ static void conv_backward_parameters(const bp_conv_shape *s, const float *input,
     else conv_backward_parameters_with(s, s->channels, input, output_gradient, kernel_gradient, bias_gradient, batch);
 }
 
-/// output_gradient: (N, OH, OW, F); kernel: (K, K, C, F); input_gradient: (N, H, W, C), overwritten.
+/// output_gradient: (N, OH, OW, F); kernel: (K, K, C, F); input_gradient: (N, H, W, C), overwritten;
+/// scratch: K·K·F·C + C floats.
 ///
-/// Each input value gathers Σ g·w over the taps that saw it (kernel row, then column) and
-/// over the filters, 16 lanes at a time, then one fixed-order sum of the lanes. Channels go
-/// in pairs that share each load of g.
+/// The input gradient is a convolution of the output gradient (padded by K - 1 - pad_before
+/// before) with the kernel turned half a turn and its channels and filters swapped, so it
+/// runs through `conv_forward`: each input value is Σ g·w over the taps that saw it, kernel
+/// row by row, each row's (tap, filter) span in memory order, from zero.
 static void conv_backward_input(const bp_conv_shape *s, const float *output_gradient, const float *kernel,
-                                float *input_gradient, long batch) {
-    const long H = s->height, W = s->width, C = s->channels, F = s->filters, K = s->kernel_size;
-    const long OH = s->out_height, OW = s->out_width, pad = s->pad_before;
-    const long vector_filters = F - F % LANES;
-    for (long n = 0; n < batch; n++) {
-        const float *g = output_gradient + n * OH * OW * F;
-        float *image_gradient = input_gradient + n * H * W * C;
-        for (long iy = 0; iy < H; iy++) {
-            span rows = {max_l(0, iy + pad - OH + 1), min_l(K, iy + pad + 1)};
-            long ci = 0;
-            while (ci < C) {
-                int paired = ci + 1 < C;
-                for (long ix = 0; ix < W; ix++) {
-                    span columns = {max_l(0, ix + pad - OW + 1), min_l(K, ix + pad + 1)};
-                    v16 lanes0 = zero(), lanes1 = zero();
-                    float rest0 = 0, rest1 = 0;
-                    for (long ky = rows.lo; ky < rows.hi; ky++) {
-                        // Along a kernel row the output pixel steps left as the tap steps right.
-                        const float *gp = g + ((iy + pad - ky) * OW + ix + pad - columns.lo) * F;
-                        const float *w0 = kernel + ((ky * K + columns.lo) * C + ci) * F;
-                        for (long kx = columns.lo; kx < columns.hi; kx++) {
-                            const float *w1 = paired ? w0 + F : w0;
-                            for (long co = 0; co < vector_filters; co += LANES) {
-                                v16 gv = load(gp + co);
-                                lanes0 += gv * load(w0 + co);
-                                lanes1 += gv * load(w1 + co);
-                            }
-                            for (long co = vector_filters; co < F; co++) {
-                                rest0 += gp[co] * w0[co];
-                                rest1 += gp[co] * w1[co];
-                            }
-                            gp -= F;
-                            w0 += C * F;
-                        }
-                    }
-                    float *dx = image_gradient + (iy * W + ix) * C + ci;
-                    dx[0] = sum(lanes0) + rest0;
-                    if (paired) dx[1] = sum(lanes1) + rest1;
-                }
-                ci += paired ? 2 : 1;
+                                float *input_gradient, float *scratch, long batch) {
+    const long C = s->channels, F = s->filters, K = s->kernel_size;
+    // turned[ky][kx][f][c] = kernel[K-1-ky][K-1-kx][c][f]; then C zeros, the bias.
+    float *turned = scratch;
+    for (long ky = 0; ky < K; ky++) {
+        for (long kx = 0; kx < K; kx++) {
+            const float *from = kernel + ((K - 1 - ky) * K + (K - 1 - kx)) * C * F;
+            float *to = turned + (ky * K + kx) * F * C;
+            for (long c = 0; c < C; c++) {
+                for (long f = 0; f < F; f++) to[f * C + c] = from[c * F + f];
             }
         }
     }
+    float *zeros = turned + K * K * F * C;
+    __builtin_memset(zeros, 0, sizeof(float) * C);
+    bp_conv_shape full = {
+        .height = s->out_height, .width = s->out_width, .channels = F,
+        .filters = C, .kernel_size = K,
+        .out_height = s->height, .out_width = s->width,
+        .pad_before = K - 1 - s->pad_before,
+    };
+    conv_forward(&full, output_gradient, input_gradient, turned, zeros, 0, batch);
 }

@@ -88,13 +88,28 @@ public struct Conv2D: Layer {
         outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
         parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, batch: Int
     ) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
+            backward(input: input, outputGradient: outputGradient, inputGradient: inputGradient,
+                     parameters: parameters, gradients: gradients, batch: batch, scratch: scratch.baseAddress!)
+        }
+    }
+
+    /// The backward pass with `scratch` (`scratchCount` floats) for the input gradient.
+    func backward(
+        input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+        parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, batch: Int,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         withUnsafePointer(to: shape) { shape in
             kernels.conv_backward_parameters(shape, input, outputGradient, gradients, gradients + kernelCount, batch)
             if let inputGradient {
-                kernels.conv_backward_input(shape, outputGradient, parameters, inputGradient, batch)
+                kernels.conv_backward_input(shape, outputGradient, parameters, inputGradient, scratch, batch)
             }
         }
     }
+
+    /// Floats of scratch the backward pass needs: the kernel, rearranged, and a zero bias.
+    var scratchCount: Int { kernelCount + channels }
 
     private var kernelCount: Int { kernelSize * kernelSize * channels * filters }
 }

@@ -19,6 +19,8 @@ struct Fusion: Sendable {
         case alone
         /// A max pooling that also sends the gradient back through the ReLU before it.
         case poolThroughReLU(MaxPool2D)
+        /// A conv2d, using the workspace's scratch buffer.
+        case convolve(Conv2D)
         /// Done by a neighbour's kernel, or nothing to do (the gradient passes unchanged).
         case skip
     }
@@ -42,6 +44,7 @@ struct Fusion: Sendable {
             if layers[index] is Flatten { return .skip }
             if index + 1 < count, isReLU[index], layers[index + 1] is MaxPool2D { return .skip }
             if index > 0, isReLU[index - 1], let pool = layers[index] as? MaxPool2D { return .poolThroughReLU(pool) }
+            if let conv = layers[index] as? Conv2D { return .convolve(conv) }
             return .alone
         }
         var buffer = [Int?](repeating: nil, count: count)

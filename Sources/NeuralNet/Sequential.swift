@@ -131,6 +131,11 @@ public struct Sequential: Sendable {
                     gradients: gradients + layout.layerOffsets[index], batch: batch)
             case .poolThroughReLU(let pool):
                 pool.backward(input: input, output: output, outputGradient: delta, inputGradient: inputGradient, batch: batch, relu: true)
+            case .convolve(let conv):
+                conv.backward(
+                    input: input, outputGradient: delta, inputGradient: inputGradient,
+                    parameters: parameters + layout.layerOffsets[index],
+                    gradients: gradients + layout.layerOffsets[index], batch: batch, scratch: workspace.scratch)
             case .skip:
                 continue
             }

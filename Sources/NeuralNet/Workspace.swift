@@ -15,6 +15,8 @@ public final class Workspace {
     /// Two scratch buffers for gradients flowing backwards, each as large as the largest activation.
     let deltaA: UnsafeMutablePointer<Float>
     let deltaB: UnsafeMutablePointer<Float>
+    /// Room for the largest scratch a layer's backward pass needs.
+    let scratch: UnsafeMutablePointer<Float>
     private let inputCount: Int
     private let deltaCount: Int
 
@@ -49,6 +51,9 @@ public final class Workspace {
         deltaA.initialize(repeating: 0, count: deltaCount)
         deltaB = .allocate(capacity: deltaCount)
         deltaB.initialize(repeating: 0, count: deltaCount)
+        let scratchCount = model.layers.compactMap { ($0 as? Conv2D)?.scratchCount }.max() ?? 1
+        scratch = .allocate(capacity: scratchCount)
+        scratch.initialize(repeating: 0, count: scratchCount)
     }
 
     /// Layer `index`'s output for the last forward pass.
@@ -60,5 +65,6 @@ public final class Workspace {
         owned.forEach { $0.deallocate() }
         deltaA.deallocate()
         deltaB.deallocate()
+        scratch.deallocate()
     }
 }

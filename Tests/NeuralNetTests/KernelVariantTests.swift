@@ -50,7 +50,8 @@ final class KernelVariantTests: XCTestCase {
             var kernelGradient = values.next(kernelCount), biasGradient = values.next(shape.filters)
             k.conv_backward_parameters(&shape, x, g, &kernelGradient, &biasGradient, batch)
             var inputGradient = [Float](repeating: 0, count: inputCount)
-            k.conv_backward_input(&shape, g, w, &inputGradient, batch)
+            var scratch = [Float](repeating: .nan, count: kernelCount + shape.channels)
+            k.conv_backward_input(&shape, g, w, &inputGradient, &scratch, batch)
             results["conv\(index) backward"] = kernelGradient + biasGradient + inputGradient
         }
 

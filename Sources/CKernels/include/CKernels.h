@@ -41,8 +41,9 @@ typedef struct {
                          const float *kernel, const float *bias, int relu, long batch);
     void (*conv_backward_parameters)(const bp_conv_shape *shape, const float *input, const float *output_gradient,
                                      float *kernel_gradient, float *bias_gradient, long batch);
+    /// scratch: kernel_size² · channels · filters + channels floats.
     void (*conv_backward_input)(const bp_conv_shape *shape, const float *output_gradient, const float *kernel,
-                                float *input_gradient, long batch);
+                                float *input_gradient, float *scratch, long batch);
 
     void (*relu_forward)(const float *input, float *output, long count);
     void (*relu_backward)(const float *output, const float *output_gradient, float *input_gradient, long count);
