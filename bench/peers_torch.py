@@ -1,20 +1,29 @@
-"""PyTorch eager peer for scripts/bench --peers.
+"""PyTorch peer for scripts/bench --peers.
 
-Trains Backprop's seed-cnn and mnist-cnn, layer for layer, on a fixed in-memory tensor
-dataset of random 28x28x1 images (float32 in [0, 1]); the content does not matter for speed.
-Times full epochs of training steps after a short warm-up (the best of 2, to favour PyTorch) and prints one line per run:
+Trains Backprop's seed-cnn, mnist-cnn and large-cnn, layer for layer, on a fixed in-memory
+tensor dataset of random 28x28x1 images (float32 in [0, 1]); the content does not matter for
+speed. Times full epochs of training steps after a short warm-up (the best of 2, to favour
+PyTorch) and prints one line per run:
 
-    torch <model> <batch> <threads> <samples_per_second>
+    torch <model> <batch> <threads> <samples_per_second> <peak_rss_kb>
 
-or, with --ddp, PyTorch DDP (gloo, 2 processes, one thread each, global batch --global-batch):
+with --compile the model goes through torch.compile (static shapes) first, the lines start
+`compiled`, and a short last batch is left out of each epoch so that only one batch shape is
+compiled (here torch.compile trained these models more slowly than eager; it is measured
+anyway, as a peer's other way to run);
+with --ddp, PyTorch DDP (gloo, --procs processes, one thread each, global batch --global-batch):
 
-    ddp <model> <global_batch> 2 <samples_per_second>
+    ddp <model> <global_batch> <procs> <samples_per_second> <largest_rank_peak_rss_kb>
+
+Peak RSS is the process's own (getrusage ru_maxrss) at the end of its runs, so an eager
+process that trains several models and batches reports the peak over all of them.
 
 The batches are contiguous slices of the in-memory tensors (no DataLoader, no per-step
 gather), the cheapest way to feed PyTorch, so these are its best figures.
 """
 import argparse
 import os
+import resource
 import sys
 import time
 
@@ -23,12 +32,18 @@ import torch.nn as nn
 
 
 def make_model(name):
+    # The final sigmoid / softmax is folded into the loss, as Backprop computes its
+    # cross-entropies from the logits.
+    if name == "large-cnn":
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10),
+        )
+        return model, nn.CrossEntropyLoss()
     outputs = {"seed-cnn": 1, "mnist-cnn": 10}[name]
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5408, outputs)
     )
-    # The final sigmoid / softmax is folded into the loss, as Backprop computes its
-    # cross-entropies from the logits.
     loss = nn.BCEWithLogitsLoss() if outputs == 1 else nn.CrossEntropyLoss()
     return model, loss
 
@@ -43,9 +58,14 @@ def make_data(name, samples, seed=0):
     return x, y
 
 
-def epoch_rate(model, loss_fn, opt, x, y, batch, warmup, step_fn=None, epochs=2):
-    samples = x.shape[0]
-    starts = list(range(0, samples, batch))
+def peak_rss_kb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def epoch_rate(model, loss_fn, opt, x, y, batch, warmup, step_fn=None, epochs=2, whole_batches=False):
+    # whole_batches drops a short last batch: for torch.compile, whose every new shape is another compilation.
+    starts = list(range(0, x.shape[0] - (batch - 1 if whole_batches else 0), batch))
+    samples = min(len(starts) * batch, x.shape[0])
 
     def step(s):
         opt.zero_grad(set_to_none=True)
@@ -56,6 +76,7 @@ def epoch_rate(model, loss_fn, opt, x, y, batch, warmup, step_fn=None, epochs=2)
 
     for i in range(warmup):
         step(starts[i % len(starts)])
+    step(starts[-1])  # a short last batch is another shape: compiled (if at all) here, not in a timed epoch
     if step_fn:
         step_fn()
     best = 0.0
@@ -72,13 +93,16 @@ def epoch_rate(model, loss_fn, opt, x, y, batch, warmup, step_fn=None, epochs=2)
 def run_eager(args):
     torch.manual_seed(1)
     torch.set_num_threads(args.threads)
+    label = "compiled" if args.compile else "torch"
     for name in args.models:
         x, y = make_data(name, args.samples)
         for batch in args.batches:
             model, loss_fn = make_model(name)
             opt = torch.optim.Adam(model.parameters(), lr=0.001)
-            rate = epoch_rate(model, loss_fn, opt, x, y, batch, args.warmup)
-            print(f"torch {name} {batch} {args.threads} {rate:.0f}", flush=True)
+            if args.compile:
+                model = torch.compile(model, dynamic=False)
+            rate = epoch_rate(model, loss_fn, opt, x, y, batch, args.warmup, whole_batches=args.compile)
+            print(f"{label} {name} {batch} {args.threads} {rate:.0f} {peak_rss_kb()}", flush=True)
 
 
 def ddp_worker(rank, args, port, queue):
@@ -88,18 +112,17 @@ def ddp_worker(rank, args, port, queue):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    dist.init_process_group("gloo", rank=rank, world_size=args.procs)
     torch.manual_seed(1)
     name = args.models[0]
-    local = args.global_batch // 2
-    # Each process trains on its own half of the epoch's samples.
-    x, y = make_data(name, args.samples // 2, seed=rank)
+    local = args.global_batch // args.procs
+    # Each process trains on its own share of the epoch's samples.
+    x, y = make_data(name, args.samples // args.procs, seed=rank)
     model, loss_fn = make_model(name)
     model = DDP(model)
     opt = torch.optim.Adam(model.parameters(), lr=0.001)
     rate = epoch_rate(model, loss_fn, opt, x, y, local, args.warmup, step_fn=dist.barrier)
-    if rank == 0:
-        queue.put(rate * 2)  # both processes' samples in the same wall time
+    queue.put((rank, rate * args.procs, peak_rss_kb()))  # all processes' samples in the same wall time
     dist.destroy_process_group()
 
 
@@ -112,13 +135,15 @@ def run_ddp(args):
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=ddp_worker, args=(r, args, port, queue)) for r in range(2)]
+    procs = [ctx.Process(target=ddp_worker, args=(r, args, port, queue)) for r in range(args.procs)]
     for p in procs:
         p.start()
-    rate = queue.get(timeout=120)
+    results = [queue.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()
-    print(f"ddp {args.models[0]} {args.global_batch} 2 {rate:.0f}", flush=True)
+    rate = next(r for rank, r, _ in results if rank == 0)
+    rss = max(kb for _, _, kb in results)
+    print(f"ddp {args.models[0]} {args.global_batch} {args.procs} {rate:.0f} {rss}", flush=True)
 
 
 def main():
@@ -128,7 +153,9 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--samples", type=int, default=6000)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (eager runs only)")
     p.add_argument("--ddp", action="store_true")
+    p.add_argument("--procs", type=int, default=2, help="DDP processes")
     p.add_argument("--global-batch", type=int, default=64)
     args = p.parse_args()
     if args.ddp:

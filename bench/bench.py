@@ -1,0 +1,616 @@
+"""The measurements and tables of scripts/bench, which builds, installs the peers, then runs this.
+
+Standard library only; it runs with the system python3. Everything it prints is measured in
+this one run, so ratios compare figures taken under the same load (as far as a shared
+machine allows: it warns when other processes keep the CPU busy).
+
+    python3 bench/bench.py --bin .build/release [--quick] [--peers
+        [--torch-python VENV/bin/python [--preload LIB]] [--keras-python VENV/bin/python]
+        [--peers-note TEXT]...]
+
+Backprop's figures: `backprop train` (samples/s, achieved GFLOP/s against the GEMM speed
+measured here, peak RSS), clusters of 1, 2 and 4 workers (samples/s, the workers' waiting
+share, peak RSS of the server and of the largest worker, and the mean step-time breakdown
+from the logs), and a worker's start-up time. With --peers, the peers it is given train the
+identical models (bench/peers_torch.py, bench/peers_keras.py) for the ratios. The final
+block checks the performance targets (n/a where a peer's figure is missing).
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL_DATA = {"seed-cnn": "synthetic", "mnist-cnn": "synthetic10", "large-cnn": "synthetic10"}
+CLUSTER_BATCH, CLUSTER_MICROBATCH = 64, 16
+EPOCHS = 2  # each run reports its best epoch, as the peers report the best of 2 epochs
+
+children = []  # every process this script starts, so an interrupted run leaves none behind
+
+
+# ---------------------------------------------------------------- processes
+
+
+def start(cmd, log, env=None):
+    with open(log, "ab") as stderr:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+    children.append(proc)
+    return proc
+
+
+def wait(proc, timeout):
+    """Waits for `proc` and returns (exit code, peak RSS in KB) from wait4's rusage: the
+    kernel's own maximum, exact however briefly the process held it. Kills it past `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, usage.ru_maxrss
+        if time.monotonic() > deadline:
+            proc.kill()
+            deadline = float("inf")
+        time.sleep(0.005)
+
+
+def stop_children():
+    for proc in children:
+        if proc.returncode is None and proc.poll() is None:
+            proc.kill()
+
+
+def tail(path, lines=3):
+    try:
+        with open(path, errors="replace") as f:
+            return " | ".join(line.strip() for line in f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class BenchError(Exception):
+    pass
+
+
+def run_checked(cmd, log, timeout=1800):
+    code, rss = wait(start(cmd, log), timeout)
+    if code != 0:
+        raise BenchError(f"{os.path.basename(cmd[0])} {' '.join(cmd[1:3])} failed (exit {code}): {tail(log)}")
+    return rss
+
+
+# ---------------------------------------------------------------- logs
+
+
+def events(path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+    except FileNotFoundError:
+        return
+
+
+def best_epoch_rate(run_dir):
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        return max(float(row["samples_per_second"]) for row in csv.DictReader(f))
+
+
+def mean_seconds(records):
+    """Mean of every numeric `*_seconds` field over `records`, in field order: whatever timing
+    fields the logs carry, old or new."""
+    sums, counts = {}, {}
+    for r in records:
+        for key, value in r.items():
+            if key.endswith("_seconds") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+    return {key[:-len("_seconds")]: sums[key] / counts[key] for key in sums}
+
+
+# ---------------------------------------------------------------- backprop
+
+
+class Backprop:
+    def __init__(self, bin_dir, scratch):
+        self.bin = bin_dir
+        self.scratch = scratch
+        help_text = subprocess.run([f"{bin_dir}/backprop", "train", "--help"], capture_output=True, text=True).stdout
+        self.threads_flag = re.search(r"^\s*--threads\b", help_text, re.M) is not None
+        self.serial = 0
+
+    def run_dir(self, name):
+        self.serial += 1
+        return os.path.join(self.scratch, f"{self.serial:02d}-{name}")
+
+    def common(self, model, samples):
+        return ["--model", model, "--data", MODEL_DATA[model], "--train-limit", str(samples), "--test-limit", "200",
+                "--epochs", str(EPOCHS), "--validation-split", "0"]
+
+    def train(self, model, samples, batch, threads):
+        """samples/s (best epoch) and peak RSS (KB) of `backprop train`; None when it cannot use `threads`."""
+        if threads > 1 and not self.threads_flag:
+            return None
+        d = self.run_dir(f"train-{model}-{batch}-{threads}")
+        cmd = [f"{self.bin}/backprop", "train", *self.common(model, samples), "--batch-size", str(batch),
+               "--microbatch", str(min(batch, 16)), "--run-dir", d, "--quiet"]
+        if self.threads_flag:
+            cmd += ["--threads", str(threads)]
+        rss = run_checked(cmd, d + ".log")
+        return {"rate": best_epoch_rate(d), "rss": rss}
+
+    def server_cmd(self, model, samples, workers, d, epochs=EPOCHS):
+        cmd = [f"{self.bin}/backprop-server", *self.common(model, samples), "--batch-size", str(CLUSTER_BATCH),
+               "--microbatch", str(CLUSTER_MICROBATCH), "--port", "0", "--workers-min", str(workers),
+               "--run-dir", d, "--quiet"]
+        if epochs != EPOCHS:
+            cmd[cmd.index("--epochs") + 1] = str(epochs)
+        return cmd
+
+    def wait_endpoint(self, server, d):
+        path = os.path.join(d, "endpoint")
+        while not (os.path.exists(path) and os.path.getsize(path) > 0):
+            if server.poll() is not None:
+                raise BenchError(f"backprop-server exited (code {server.returncode}): {tail(d + '.log')}")
+            time.sleep(0.01)
+        with open(path) as f:
+            return f.read().strip()
+
+    def cluster(self, model, samples, workers):
+        d = self.run_dir(f"cluster-{model}-{workers}")
+        server = start(self.server_cmd(model, samples, workers, d), d + ".log")
+        endpoint = self.wait_endpoint(server, d)
+        procs = [start([f"{self.bin}/backprop-worker", "--server", endpoint], d + f".worker{k}.log") for k in range(workers)]
+        code, server_rss = wait(server, 1800)
+        worker_rss = max(wait(p, 60)[1] for p in procs)
+        if code != 0:
+            raise BenchError(f"backprop-server ({model}, {workers} workers) failed (exit {code}): {tail(d + '.log')}")
+        steps = [e for e in events(os.path.join(d, "server.jsonl")) if e.get("event") == "step"]
+        work = [e for path in glob.glob(os.path.join(d, "worker-*.jsonl")) for e in events(path)
+                if e.get("event") == "worker_step"]
+        compute = sum(e["compute_seconds"] for e in work)
+        waited = sum(e["wait_seconds"] for e in work)
+        return {"rate": best_epoch_rate(d), "wait_share": waited / max(compute + waited, 1e-9),
+                "server_rss": server_rss, "worker_rss": worker_rss,
+                "server_step": mean_seconds(steps), "worker_step": mean_seconds(work)}
+
+    def startup(self, samples, probes):
+        """Seconds from launching a worker to the server's worker_joined and worker_admitted
+        (data loaded, computing from the next step) events, for workers that join a seed-cnn
+        server already training; the median of `probes` workers started one after another."""
+        d = self.run_dir("startup")
+        server = start(self.server_cmd("seed-cnn", samples, 1, d, epochs=10000), d + ".log")
+        endpoint = self.wait_endpoint(server, d)
+        base = start([f"{self.bin}/backprop-worker", "--server", endpoint], d + ".worker.log")
+        log = os.path.join(d, "server.jsonl")
+        offset = 0
+        seen = []
+
+        def read_new():
+            nonlocal offset
+            try:
+                with open(log) as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except FileNotFoundError:
+                return
+            complete = chunk[:chunk.rfind("\n") + 1]
+            offset += len(complete.encode())
+            seen.extend(json.loads(line) for line in complete.splitlines() if line.strip())
+
+        def await_event(match, what, timeout=60):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                read_new()
+                for e in seen:
+                    if match(e):
+                        return e
+                if server.poll() is not None:
+                    raise BenchError(f"the start-up server exited: {tail(d + '.log')}")
+                time.sleep(0.002)
+            raise BenchError(f"no {what} in {timeout} s while timing a worker's start-up")
+
+        joined, ready = [], []
+        try:
+            await_event(lambda e: e.get("event") == "step", "first step")
+            for k in range(probes):
+                launched = time.time()
+                probe = start([f"{self.bin}/backprop-worker", "--server", endpoint], d + f".probe{k}.log")
+                j = await_event(lambda e: e.get("event") == "worker_joined" and e.get("pid") == probe.pid, "worker_joined")
+                a = await_event(lambda e: e.get("event") == "worker_admitted" and e.get("worker") == j["worker"],
+                                "worker_admitted")
+                joined.append(j["time"] - launched)
+                ready.append(a["time"] - launched)
+                probe.send_signal(signal.SIGTERM)
+                wait(probe, 30)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            wait(server, 60)
+            wait(base, 60)
+        return statistics.median(joined), statistics.median(ready)
+
+    def flops_per_sample(self, model):
+        """Training FLOPs per sample from the layer shapes `backprop summary` prints, counted as
+        backprop-bench counts them: a multiply-add is 2; backward is twice forward (kernel and
+        input gradients) except for the first layer, which needs no input gradient."""
+        text = subprocess.run([f"{self.bin}/backprop", "summary", "--model", model],
+                              capture_output=True, text=True, check=True).stdout
+        total = 0
+        rows = re.findall(r"^ \S+ \((\w+)\)\s+\(None, ([\d, ]+)\)\s+([\d,]+)", text, re.M)
+        for index, (kind, shape, params) in enumerate(rows):
+            dims = [int(v) for v in shape.split(",")]
+            params = int(params.replace(",", ""))
+            if kind == "Conv2D":
+                outputs = 1
+                for v in dims:
+                    outputs *= v
+                multiply_adds = outputs * (params // dims[-1] - 1)
+            elif kind == "Dense":
+                multiply_adds = params - dims[-1]
+            else:
+                continue
+            total += 2 * multiply_adds * (1 + (1 if index == 0 else 2))
+        if total == 0:
+            raise BenchError(f"could not read the layers of {model} from `backprop summary`")
+        return total
+
+
+# ---------------------------------------------------------------- machine
+
+
+def cpu_busy_share():
+    """Share of the CPU other processes kept busy over one second."""
+    def sample():
+        v = list(map(int, open("/proc/stat").readline().split()[1:]))
+        return sum(v), v[3] + v[4]
+    a = sample()
+    time.sleep(1)
+    b = sample()
+    return 1 - (b[1] - a[1]) / max(b[0] - a[0], 1)
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def gemm_peak(pythons):
+    """{threads: (GFLOP/s, library)}: the best float32 1024x1024 GEMM any of `pythons` can run."""
+    peak = {}
+    for threads in (1, 2):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
+        for python, preload in pythons:
+            if preload:
+                env["LD_PRELOAD"] = preload
+            else:
+                env.pop("LD_PRELOAD", None)
+            out = subprocess.run([python, os.path.join(HERE, "gemm_peak.py"), "--threads", str(threads)],
+                                 capture_output=True, text=True, env=env, timeout=300).stdout
+            for line in out.splitlines():
+                _, library, _, gflops = line.split()
+                if float(gflops) > peak.get(threads, (0, ""))[0]:
+                    peak[threads] = (float(gflops), library)
+    return peak
+
+
+# ---------------------------------------------------------------- peers
+
+
+class Peers:
+    """The peers' figures, from bench/peers_*.py; a peer that fails is noted and left out, never fatal."""
+
+    def __init__(self, args, samples):
+        self.torch = args.torch_python
+        self.keras = args.keras_python
+        self.preload = args.preload
+        self.samples = samples
+        self.notes = list(args.peers_note)
+        # Compiling takes minutes here, and trained more slowly than eager: --quick compiles one model at 1 thread.
+        self.compile_threads = (1,) if args.quick else (1, 2)
+        self.compile_models = ["seed-cnn"] if args.quick else ["seed-cnn", "mnist-cnn"]
+        if args.quick:
+            self.notes.append("--quick: torch.compile only for seed-cnn at 1 thread")
+        # (model, batch, threads) -> samples/s
+        self.eager, self.compiled, self.keras_rate = {}, {}, {}
+        # (model, processes) -> (samples/s, peak RSS of the largest process in KB)
+        self.ddp = {}
+        # (model, threads) -> peak RSS in KB of the process that trained that model
+        self.torch_rss, self.keras_rss = {}, {}
+
+    def measure(self):
+        if self.torch:
+            for t in (1, 2):
+                for m in MODEL_DATA:
+                    for _, model, batch, threads, rate, rss in self.run(
+                            self.torch, "peers_torch.py", ["--models", m, "--threads", str(t), "--samples", str(self.samples[m])],
+                            f"PyTorch eager {m}, {plural(t, 'thread')}"):
+                        self.eager[model, int(batch), int(threads)] = float(rate)
+                        self.torch_rss[model, int(threads)] = int(rss)
+                if t in self.compile_threads:
+                    for _, model, batch, threads, rate, _ in self.run(
+                            self.torch, "peers_torch.py",
+                            ["--compile", "--models", *self.compile_models, "--threads", str(t),
+                             "--samples", str(self.samples["seed-cnn"])],
+                            f"torch.compile, {plural(t, 'thread')}", timeout=400):
+                        self.compiled[model, int(batch), int(threads)] = float(rate)
+            for m in ("seed-cnn", "large-cnn"):
+                for n in (2, 4):
+                    for _, model, _, procs, rate, rss in self.run(
+                            self.torch, "peers_torch.py",
+                            ["--ddp", "--procs", str(n), "--models", m, "--global-batch", str(CLUSTER_BATCH),
+                             "--samples", str(self.samples[m])], f"PyTorch DDP {m}, {n} processes"):
+                        self.ddp[model, int(procs)] = (float(rate), int(rss))
+        if self.keras:
+            for t in (1, 2):
+                for _, model, batch, threads, rate, rss in self.run(
+                        self.keras, "peers_keras.py", ["--threads", str(t), "--samples", str(self.samples["seed-cnn"])],
+                        f"Keras, {plural(t, 'thread')}", preload=False):
+                    self.keras_rate[model, int(batch), int(threads)] = float(rate)
+                    self.keras_rss[model, int(threads)] = int(rss)
+
+    def run(self, python, script, arguments, what, timeout=900, preload=True):
+        """The lines `python script arguments` prints, split into fields."""
+        env = dict(os.environ)
+        if preload and self.preload:
+            env["LD_PRELOAD"] = self.preload
+        try:
+            result = subprocess.run([python, os.path.join(HERE, script), *arguments], capture_output=True,
+                                    text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.notes.append(f"{what}: left out, it took over {timeout} s")
+            return []
+        rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
+        if result.returncode != 0 or not rows or any(len(row) != 6 for row in rows):
+            last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+            self.notes.append(f"{what}: failed ({last})")
+            return []
+        return rows
+
+    def best(self, model, batch, threads):
+        """(samples/s, name) of the fastest peer at this setting, or None."""
+        found = [(rates[model, batch, threads], name) for name, rates in
+                 (("torch", self.eager), ("torch.compile", self.compiled), ("keras", self.keras_rate))
+                 if (model, batch, threads) in rates]
+        return max(found, default=None)
+
+
+# ---------------------------------------------------------------- printing
+
+
+def mb(kb):
+    return f"{kb / 1024:.0f} MB"
+
+
+def rate_text(rate):
+    return "n/a" if rate is None else f"{rate:.0f}"
+
+
+def ratio_text(a, b):
+    return "n/a" if not a or not b else f"{a / b:.2f}x"
+
+
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def print_header(args, bp, samples):
+    busy = cpu_busy_share()
+    print(f"scripts/bench{' --quick' if args.quick else ''}: release build, {os.cpu_count()} cores ({cpu_name()})")
+    print(f"samples: seed-cnn and mnist-cnn {samples['seed-cnn']}, large-cnn {samples['large-cnn']} (Backprop's built-in "
+          f"images: synthetic, synthetic10); every figure is the best of {EPOCHS} epochs")
+    print("backprop train: microbatch min(batch, 16); --threads "
+          + ("supported" if bp.threads_flag else "not in this build (2-thread rows n/a)"))
+    print(f"cluster: global batch {CLUSTER_BATCH}, microbatch {CLUSTER_MICROBATCH}; server and workers share the cores")
+    if busy >= 0.10:
+        print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the run: "
+              "every figure is low, 2-thread ones most of all")
+
+
+def print_machine(peak, flops):
+    print()
+    if peak:
+        print("GEMM (float32 1024x1024, best of 10): " + ", ".join(
+            f"{plural(t, 'thread')} {g:.1f} GFLOP/s ({lib})" for t, (g, lib) in sorted(peak.items())))
+    else:
+        print("GEMM: n/a (no NumPy or PyTorch in reach; --peers brings PyTorch's)")
+    print("training FLOPs per sample (from shapes; multiply-add = 2): "
+          + ", ".join(f"{m} {f / 1e6:.2f} M" for m, f in flops.items()))
+
+
+def print_train(train, peak, flops):
+    print()
+    print("backprop train")
+    print(f"{'model':<10} {'batch':>5} {'threads':>7} {'samples/s':>10} {'GFLOP/s':>8} {'of GEMM':>8} {'peak RSS':>9}")
+    for (m, b, t), r in train.items():
+        if r is None:
+            print(f"{m:<10} {b:>5} {t:>7} {'n/a':>10} {'n/a':>8} {'n/a':>8} {'n/a':>9}")
+            continue
+        gflops = r["rate"] * flops[m] / 1e9
+        share = f"{gflops / peak[t][0]:.0%}" if t in peak else "n/a"
+        print(f"{m:<10} {b:>5} {t:>7} {r['rate']:>10.0f} {gflops:>8.2f} {share:>8} {mb(r['rss']):>9}")
+
+
+def print_cluster(cluster):
+    print()
+    print("cluster (backprop-server + workers)")
+    print(f"{'model':<10} {'workers':>7} {'samples/s':>10} {'worker wait':>11} {'server RSS':>10} {'worker RSS':>10}")
+    for (m, n), c in cluster.items():
+        print(f"{m:<10} {n:>7} {c['rate']:>10.0f} {c['wait_share']:>11.0%} {mb(c['server_rss']):>10} {mb(c['worker_rss']):>10}")
+    print("(worker RSS: the largest worker's peak; worker wait: share of the workers' time spent waiting for the server)")
+    print()
+    print("step-time breakdown, mean ms (server: per step, every *_seconds field of server.jsonl's step events;")
+    print(" worker: per assignment, every *_seconds field of worker-*.jsonl's worker_step events)")
+    for (m, n), c in cluster.items():
+        server = ", ".join(f"{k} {v * 1000:.2f}" for k, v in c["server_step"].items()) or "-"
+        worker = ", ".join(f"{k} {v * 1000:.2f}" for k, v in c["worker_step"].items()) or "-"
+        print(f"{m:<10} {plural(n, 'worker'):<9}  server: {server:<28} worker: {worker}")
+
+
+def print_peers(args, peers, train, cluster, threads_flag, busy):
+    print()
+    print("peers: the identical models on random 28x28x1 images of the same count; each peer's best of 2 epochs")
+    print(f" after 10 warm-up steps. PyTorch {'with tcmalloc' if args.preload else 'with glibc malloc'}; "
+          "ratio = backprop / best peer")
+    if busy >= 0.10:
+        print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the peers ran: a load that comes "
+              "and goes skews the ratios")
+    print(f"{'model':<10} {'batch':>5} {'threads':>7} {'backprop':>9} {'torch':>7} {'compiled':>9} {'keras':>7} "
+          f"{'best peer':>19} {'ratio':>7}")
+    for (m, b, t), mine in train.items():
+        ours, mark = (mine["rate"], "") if mine else (train[m, b, 1]["rate"], " *")
+        best = peers.best(m, b, t)
+        print(f"{m:<10} {b:>5} {t:>7} {rate_text(mine and mine['rate']):>9} {rate_text(peers.eager.get((m, b, t))):>7} "
+              f"{rate_text(peers.compiled.get((m, b, t))):>9} {rate_text(peers.keras_rate.get((m, b, t))):>7} "
+              f"{(rate_text(best[0]) + ' ' + best[1]) if best else 'n/a':>19} "
+              f"{ratio_text(ours, best and best[0]) + mark:>7}")
+    if not threads_flag:
+        print("* backprop train has no --threads yet: its 1-thread figure against the peers' 2 threads")
+    print()
+    print(f"{'model':<10} {'processes':>9} {'global batch':>12} {'cluster':>8} {'DDP gloo':>9} {'ratio':>7}")
+    for m in ("seed-cnn", "large-cnn"):
+        for n in (2, 4):
+            theirs = peers.ddp.get((m, n), (None, None))[0]
+            print(f"{m:<10} {n:>9} {CLUSTER_BATCH:>12} {cluster[m, n]['rate']:>8.0f} {rate_text(theirs):>9} "
+                  f"{ratio_text(cluster[m, n]['rate'], theirs):>7}")
+    print("(cluster: a server plus that many workers; DDP: that many processes, one thread each)")
+    print()
+    rss = [f"backprop-worker {mb(cluster['seed-cnn', 2]['worker_rss'])} (cluster of 2)",
+           f"backprop train {mb(train['seed-cnn', 32, 1]['rss'])} (batch 32)"]
+    if ("seed-cnn", 1) in peers.torch_rss:
+        rss.append(f"PyTorch eager {mb(peers.torch_rss['seed-cnn', 1])} (1 thread, batch 32 then 128)")
+    if ("seed-cnn", 2) in peers.ddp:
+        rss.append(f"PyTorch DDP {mb(peers.ddp['seed-cnn', 2][1])} (largest of 2 processes)")
+    if ("seed-cnn", 1) in peers.keras_rss:
+        rss.append(f"Keras {mb(peers.keras_rss['seed-cnn', 1])} (1 thread, batch 32 then 128)")
+    print("peak RSS training seed-cnn: " + ", ".join(rss))
+    for note in peers.notes:
+        print(f"note: {note}")
+
+
+def print_targets(train, cluster, peers, ready):
+    def verdict(ok):
+        return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+    def versus(ours, theirs, ratio, ok):
+        """`ours vs theirs = ratio  met`, or `ours vs n/a (...)` without the peer's figure."""
+        if theirs is None:
+            return f"{ours} vs n/a" + ("" if peers else " (needs --peers)")
+        return f"{ours} vs {theirs} = {ratio}  {verdict(ok)}"
+
+    print()
+    print("targets")
+    print("1. backprop train seed-cnn and mnist-cnn >= 3x the best peer, same batch and threads")
+    oks = []
+    for m in ("seed-cnn", "mnist-cnn"):
+        for b in (32, 128):
+            for t in (1, 2):
+                mine = train[m, b, t] or train[m, b, 1]
+                best = peers.best(m, b, t) if peers else None
+                ok = None if not best else mine["rate"] >= 3 * best[0]
+                oks.append(ok)
+                ours = f"{mine['rate']:.0f}" + ("" if train[m, b, t] else " (1 thread)")
+                print(f"   {m:<10} batch {b:>3}, {plural(t, 'thread'):<9}: "
+                      + versus(ours, best and f"{best[0]:.0f} ({best[1]})", ratio_text(mine["rate"], best and best[0]), ok))
+    known = [ok for ok in oks if ok is not None]
+    if known:
+        print(f"   -> {verdict(all(known))} ({sum(known)} of {len(known)} met)")
+
+    ddp = peers.ddp if peers else {}
+    ours, theirs = cluster["seed-cnn", 2]["rate"], ddp.get(("seed-cnn", 2), (None, None))[0]
+    print("2. cluster seed-cnn (server + 2 workers, global batch 64) >= 3x PyTorch DDP (gloo, 2 processes): "
+          + versus(f"{ours:.0f}", theirs and f"{theirs:.0f}", ratio_text(ours, theirs), theirs and ours >= 3 * theirs))
+
+    print("3. large-cnn cluster ahead of PyTorch DDP, global batch 64")
+    for n in (2, 4):
+        ours, theirs = cluster["large-cnn", n]["rate"], ddp.get(("large-cnn", n), (None, None))[0]
+        print(f"   {n} workers vs {n} processes: "
+              + versus(f"{ours:.0f}", theirs and f"{theirs:.0f}", ratio_text(ours, theirs), theirs and ours > theirs))
+
+    worker = cluster["seed-cnn", 2]["worker_rss"]
+    candidates = []
+    if peers and ("seed-cnn", 1) in peers.torch_rss:
+        candidates.append((peers.torch_rss["seed-cnn", 1], "PyTorch eager, 1 thread"))
+    if ("seed-cnn", 2) in ddp:
+        candidates.append((ddp["seed-cnn", 2][1], "a PyTorch DDP process"))
+    theirs = min(candidates, default=None)
+    print("4. worker peak RSS (seed-cnn, cluster of 2) <= 1/5 of a PyTorch process training seed-cnn: "
+          + versus(mb(worker), theirs and f"{mb(theirs[0])} ({theirs[1]}, the smallest)",
+                   theirs and f"1/{theirs[0] / worker:.1f}", theirs and worker * 5 <= theirs[0]))
+    print(f"   worker ready to compute within 0.5 s of launch: {ready:.2f} s  {verdict(ready <= 0.5)}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True, help="directory of the release build's executables")
+    p.add_argument("--quick", action="store_true", help="fewer samples and start-up probes: a smoke run")
+    p.add_argument("--peers", action="store_true", help="run the peers that are given, and say why any is missing")
+    p.add_argument("--torch-python", help="a python that imports torch")
+    p.add_argument("--preload", default="", help="LD_PRELOAD for PyTorch (tcmalloc)")
+    p.add_argument("--keras-python", help="a python that imports tensorflow")
+    p.add_argument("--peers-note", action="append", default=[], help="a line to print under the peers' tables")
+    args = p.parse_args()
+
+    small, large = (3000, 300) if args.quick else (12000, 1500)
+    samples = {"seed-cnn": small, "mnist-cnn": small, "large-cnn": large}
+    scratch = tempfile.mkdtemp(prefix="backprop-bench.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        measure_and_print(args, samples, scratch)
+        return 0
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        stop_children()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure_and_print(args, samples, scratch):
+    bp = Backprop(args.bin, scratch)
+    print_header(args, bp, samples)
+    pythons = [(sys.executable, "")] + ([(args.torch_python, args.preload)] if args.torch_python else [])
+    peak = gemm_peak(pythons)
+    flops = {m: bp.flops_per_sample(m) for m in MODEL_DATA}
+    print_machine(peak, flops)
+
+    train = {(m, b, t): bp.train(m, samples[m], b, t) for m in MODEL_DATA for b in (32, 128) for t in (1, 2)}
+    print_train(train, peak, flops)
+    cluster = {(m, n): bp.cluster(m, samples[m], n) for m in ("seed-cnn", "large-cnn") for n in (1, 2, 4)}
+    print_cluster(cluster)
+
+    probes = 3 if args.quick else 7
+    joined, ready = bp.startup(samples["seed-cnn"], probes)
+    print()
+    print(f"worker start-up (seed-cnn, {samples['seed-cnn']} samples, joining a server that is training; median of {probes}):")
+    print(f"  launch -> worker_joined {joined * 1000:.0f} ms; "
+          f"launch -> worker_admitted (data loaded, computing) {ready * 1000:.0f} ms")
+
+    peers = None
+    if args.peers:
+        busy = cpu_busy_share()
+        peers = Peers(args, samples)
+        peers.measure()
+        print_peers(args, peers, train, cluster, bp.threads_flag, busy)
+    print_targets(train, cluster, peers, ready)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
