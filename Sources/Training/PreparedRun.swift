@@ -14,10 +14,11 @@ public struct PreparedRun: Sendable {
     public let plan: EpochPlan
 
     /// Loads the data, builds the model for its image shape, and checks that they fit.
-    public init(config: RunConfig) throws {
+    /// Without `testSet` (a worker never tests), `test` is left empty.
+    public init(config: RunConfig, testSet: Bool = true) throws {
         try config.validate()
         let source = try DataSource(parsing: config.data)
-        let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: config.testLimit)
+        let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: testSet ? config.testLimit : 0)
         let (train, validation) = try dataset.splittingValidation(config.validationSplit)
         guard train.count > 0 else {
             throw TrainingError.badConfig("no training samples left after the validation split of \(config.validationSplit)")

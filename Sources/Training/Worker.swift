@@ -61,7 +61,7 @@ public final class Worker {
                 run = prepared.run
             } else {
                 do {
-                    run = try PreparedRun(config: info.config)
+                    run = try PreparedRun(config: info.config, testSet: false)
                 } catch {
                     send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "cannot prepare the run: \(error)")))
                     throw ClusterError.badWelcome("\(error)")
