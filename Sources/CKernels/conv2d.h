@@ -1,12 +1,5 @@
 // Conv2D: stride 1, square kernel, channels last. Kernel (K, K, C, F) as Keras lays it out.
 
-// BLOCK (4 or 8, set by the including file): how many pixels (forward) or kernel-gradient rows
-// (backward) share each load, as many as the variant's registers hold. It changes only how
-// values are grouped, never the order in which any one value is summed.
-#ifndef BLOCK
-#define BLOCK 4
-#endif
-
 /// The kernel rows that land inside the image for output row `oy`.
 INLINE span row_taps(const bp_conv_shape *s, long oy) {
     return (span){max_l(0, s->pad_before - oy), min_l(s->kernel_size, s->height + s->pad_before - oy)};

@@ -3,6 +3,14 @@
 // region that compiles it for that set.
 
 #include "vector.h"
+
+// BLOCK (4 or 8, set by the including file): how many pixels or kernel rows share each load,
+// as many as the variant's registers hold. It changes only how values are grouped, never the
+// order in which any one value is summed.
+#ifndef BLOCK
+#define BLOCK 4
+#endif
+
 #include "conv2d.h"
 #include "activation.h"
 #include "dense.h"
