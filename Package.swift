@@ -25,6 +25,11 @@ let package = Package(
         ),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
 
+        // MARK: - Measurement
+
+        // Replaces malloc and friends with counting versions for the whole process: backprop-bench only.
+        .target(name: "CAllocationCounter"),
+
         // MARK: - Libraries
 
         .target(name: "Randomness"),
@@ -46,7 +51,7 @@ let package = Package(
 
         // MARK: - Commands
 
-        .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training"]),
+        .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training", "CAllocationCounter"]),
         .executableTarget(
             name: "backprop",
             dependencies: ["Training", "CommandSupport", "Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -68,6 +73,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
+        // Runs the built backprop-bench as a process; depending on it would link the allocation counter into the tests.
+        .testTarget(name: "BackpropBenchTests"),
         .testTarget(name: "ClusterTests", dependencies: ["backprop-server", "backprop-worker", "Training", "Messaging"]),
     ]
 )

@@ -15,6 +15,9 @@ import Training
 /// rounds: for `valgrind --tool=callgrind`, whose instruction counts do not change with the
 /// machine's load). Each figure is the best of its timed rounds over all passes, so a busy
 /// machine shows up as noise, not as a slower kernel.
+///
+/// `--allocations [--steps N]` instead counts the heap allocations of warm training steps
+/// (see `AllocationCheck`) and exits 1 unless every count is zero.
 @main
 enum BackpropBench {
     static func main() throws {
@@ -25,6 +28,8 @@ enum BackpropBench {
         var models: [String] = []
         var microbatches: [Int] = []
         var calls: Int?
+        var allocations = false
+        var steps = 20
         while let argument = arguments.popFirst() {
             switch argument {
             case "--long":
@@ -37,10 +42,17 @@ enum BackpropBench {
             case "--calls":
                 guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--calls needs a positive number") }
                 calls = n
+            case "--allocations": allocations = true
+            case "--steps":
+                guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--steps needs a positive number") }
+                steps = n
             default: fail("unknown argument '\(argument)'")
             }
         }
         if models.isEmpty { models = ModelSpec.presets.map(\.name) }
+        if allocations {
+            exit(try AllocationCheck.run(models: models, steps: steps) ? 0 : 1)
+        }
         if microbatches.isEmpty { microbatches = [8, 16, 32] }
 
         var benches: [(name: String, bench: Bench)] = []
@@ -77,7 +89,7 @@ enum BackpropBench {
     }
 
     private static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("error: \(message)\nusage: backprop-bench [--long] [--model NAME]... [--microbatch N]... [--calls N]\n".utf8))
+        FileHandle.standardError.write(Data("error: \(message)\nusage: backprop-bench [--long] [--model NAME]... [--microbatch N]... [--calls N]\n       backprop-bench --allocations [--model NAME]... [--steps N]\n".utf8))
         exit(1)
     }
 
