@@ -1,6 +1,4 @@
 import CAllocationCounter
-import Datasets
-import NeuralNet
 import Training
 
 /// `backprop-bench --allocations`: counts the heap allocations of the training step once it is warm.
@@ -26,15 +24,7 @@ enum AllocationCheck {
         print("backprop-bench --allocations: heap allocations per training step, all threads, over \(steps) steps after \(warmUpSteps) warm-up steps; batch \(batchSize), microbatch \(microbatch)")
         var clean = true
         for name in models {
-            var config = RunConfig()
-            config.model = name
-            config.data = name == "seed-cnn" ? "synthetic" : "synthetic10"
-            config.batchSize = batchSize
-            config.microbatch = microbatch
-            config.validationSplit = 0
-            config.trainLimit = (warmUpSteps + steps) * batchSize
-            config.testLimit = 1
-            let run = try PreparedRun(config: config)
+            let run = try TrainingRig.prepare(model: name, batchSize: batchSize, microbatch: microbatch, steps: warmUpSteps + steps)
             for threads in threadCounts {
                 let allocations = try count(run, threads: threads, steps: steps)
                 clean = clean && allocations == 0
@@ -55,20 +45,10 @@ enum AllocationCheck {
 
     /// Allocations in `steps` steps of `run` after the warm-up.
     private static func count(_ run: PreparedRun, threads: Int, steps: Int) throws -> UInt {
-        let source = LocalGradients(model: run.model, data: run.train, microbatch: run.config.microbatch, threads: threads)
-        var parameters = run.model.initialParameters(seed: run.config.seed)
-        var optimizer = run.makeOptimizer()
-        var step = StepGradient(parameterCount: run.model.parameterCount)
-        let order = EpochPlan.order(sampleCount: run.train.count, epoch: 0, seed: run.config.seed)
-        // As TrainingLoop does: every step's microbatches cut once.
-        let microbatches = (0..<run.plan.stepsPerEpoch).map(run.plan.microbatches(ofStep:))
-        func take(_ index: Int) throws {
-            try trainStep(microbatches: microbatches[index], epoch: 0, order: order,
-                          parameters: &parameters, optimizer: &optimizer, step: &step, source: source)
-        }
-        for index in 0..<warmUpSteps { try take(index) }
+        let rig = TrainingRig(run: run, threads: threads)
+        for _ in 0..<warmUpSteps { try rig.takeStep() }
         let start = bp_allocation_count()
-        for index in warmUpSteps..<warmUpSteps + steps { try take(index) }
+        for _ in 0..<steps { try rig.takeStep() }
         return bp_allocation_count() - start
     }
 }

@@ -17,7 +17,8 @@ import Training
 /// machine shows up as noise, not as a slower kernel.
 ///
 /// `--allocations [--steps N]` instead counts the heap allocations of warm training steps
-/// (see `AllocationCheck`) and exits 1 unless every count is zero.
+/// (see `AllocationCheck`) and exits 1 unless every count is zero; `--threads N` times the
+/// training step with 1 and N threads (see `ThreadScaling`).
 @main
 enum BackpropBench {
     static func main() throws {
@@ -30,6 +31,7 @@ enum BackpropBench {
         var calls: Int?
         var allocations = false
         var steps = 20
+        var threads: Int?
         while let argument = arguments.popFirst() {
             switch argument {
             case "--long":
@@ -43,6 +45,9 @@ enum BackpropBench {
                 guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--calls needs a positive number") }
                 calls = n
             case "--allocations": allocations = true
+            case "--threads":
+                guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--threads needs a positive number") }
+                threads = n
             case "--steps":
                 guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--steps needs a positive number") }
                 steps = n
@@ -52,6 +57,10 @@ enum BackpropBench {
         if models.isEmpty { models = ModelSpec.presets.map(\.name) }
         if allocations {
             exit(try AllocationCheck.run(models: models, steps: steps) ? 0 : 1)
+        }
+        if let threads {
+            try ThreadScaling.run(models: models, threads: threads)
+            return
         }
         if microbatches.isEmpty { microbatches = [8, 16, 32] }
 
@@ -89,7 +98,7 @@ enum BackpropBench {
     }
 
     private static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("error: \(message)\nusage: backprop-bench [--long] [--model NAME]... [--microbatch N]... [--calls N]\n       backprop-bench --allocations [--model NAME]... [--steps N]\n".utf8))
+        FileHandle.standardError.write(Data("error: \(message)\nusage: backprop-bench [--long] [--model NAME]... [--microbatch N]... [--calls N]\n       backprop-bench --allocations [--model NAME]... [--steps N]\n       backprop-bench --threads N [--model NAME]...\n".utf8))
         exit(1)
     }
 
