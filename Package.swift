@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Backprop",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "backprop", targets: ["backprop"]),
         .executable(name: "backprop-server", targets: ["backprop-server"]),

@@ -2,6 +2,7 @@ import Datasets
 import Dispatch
 import Foundation
 import NeuralNet
+import Synchronization
 import TrainingLog
 
 /// Trains a model in one process, Keras-style, with the cluster's exact step recipe.
@@ -103,7 +104,7 @@ public final class LocalGradients: StepGradientSource {
 ///
 /// `@unchecked Sendable`: the step's inputs are written only while every helper waits on `start`,
 /// and each helper's buffer and metrics slot pass between it and thread 0 through its `ready` and
-/// `free` semaphores, so no two threads touch the same memory without a semaphore in between.
+/// `free` handoffs, so no two threads touch the same memory without a handoff in between.
 private final class Helpers: @unchecked Sendable {
     let count: Int
     let computers: [GradientComputer]
@@ -111,11 +112,11 @@ private final class Helpers: @unchecked Sendable {
     /// Thread t's last microbatch's loss and accuracy counts.
     let metrics: UnsafeMutablePointer<BatchMetrics>
     /// Signalled once per step for each helper with work in it, and once more to stop.
-    let start: [DispatchSemaphore]
+    let start: [Handoff]
     /// Thread t's buffer holds its next microbatch's gradient.
-    let ready: [DispatchSemaphore]
+    let ready: [Handoff]
     /// Thread t's buffer has been added into the step and may be overwritten.
-    let free: [DispatchSemaphore]
+    let free: [Handoff]
     let exited = DispatchSemaphore(value: 0)
 
     // The step being computed.
@@ -131,9 +132,9 @@ private final class Helpers: @unchecked Sendable {
         self.buffers = buffers
         metrics = .allocate(capacity: count)
         metrics.initialize(repeating: BatchMetrics(), count: count)
-        start = (0..<count).map { _ in DispatchSemaphore(value: 0) }
-        ready = (0..<count).map { _ in DispatchSemaphore(value: 0) }
-        free = (0..<count).map { _ in DispatchSemaphore(value: 0) }
+        start = (0..<count).map { _ in Handoff() }
+        ready = (0..<count).map { _ in Handoff() }
+        free = (0..<count).map { _ in Handoff() }
         for t in 1..<count {
             let thread = Thread { [self] in run(t) }
             thread.name = "gradients-\(t)"
@@ -197,5 +198,31 @@ private final class Helpers: @unchecked Sendable {
         stopping = true
         for t in 1..<count { start[t].signal() }
         for _ in 1..<count { exited.wait() }
+    }
+}
+
+/// A one-way signal from one thread to another: each `signal` lets exactly one `wait` through, in
+/// order, as a semaphore does, but the waiter watches for it for a moment before it sleeps.
+///
+/// A step hands work back and forth several times per millisecond, and waking a sleeping thread
+/// takes tens of microseconds, more on a virtual machine whose idle CPU has halted. Spinning for
+/// up to `spin` first keeps the threads awake between the handoffs of a step and between steps.
+private final class Handoff: Sendable {
+    static let spin = Duration.microseconds(500)
+    private let posted = Atomic<Int>(0)
+    private let taken = Atomic<Int>(0)
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func signal() {
+        posted.add(1, ordering: .releasing)
+        semaphore.signal()
+    }
+
+    /// Returns once the signal matching this wait has been sent. One thread waits on a handoff.
+    func wait() {
+        let ticket = taken.add(1, ordering: .relaxed).newValue
+        let deadline = ContinuousClock.now + Self.spin
+        while posted.load(ordering: .acquiring) < ticket && ContinuousClock.now < deadline {}
+        semaphore.wait()
     }
 }
