@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Backprop",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "backprop", targets: ["backprop"]),
         .executable(name: "backprop-server", targets: ["backprop-server"]),
@@ -29,6 +29,11 @@ let package = Package(
 
         .target(name: "CKernels"),
 
+        // MARK: - Measurement
+
+        // Replaces malloc and friends with counting versions for the whole process: backprop-bench only.
+        .target(name: "CAllocationCounter"),
+
         // MARK: - Libraries
 
         .target(name: "Randomness"),
@@ -50,7 +55,7 @@ let package = Package(
 
         // MARK: - Commands
 
-        .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training"]),
+        .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training", "CAllocationCounter"]),
         .executableTarget(
             name: "backprop",
             dependencies: ["Training", "CommandSupport", "Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -72,6 +77,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
+        // Runs the built backprop-bench as a process; depending on it would link the allocation counter into the tests.
+        .testTarget(name: "BackpropBenchTests"),
         .testTarget(name: "ClusterTests", dependencies: ["backprop-server", "backprop-worker", "Training", "Messaging"]),
     ]
 )

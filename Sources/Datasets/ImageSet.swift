@@ -39,6 +39,9 @@ public struct ImageSet: Sendable {
     /// Copies the samples at `indices` (in that order) into `images` scaled to [0, 1] (byte / 255) and their labels into `labels`.
     ///
     /// images: (indices.count, height, width, channels); labels: (indices.count).
+    /// Inlinable so that callers get it specialised for their collection: unspecialised, iterating
+    /// a generic collection allocates (the subscript's coroutine frames) for every index.
+    @inlinable
     public func gather<C: Collection>(
         _ indices: C,
         images: UnsafeMutablePointer<Float>,

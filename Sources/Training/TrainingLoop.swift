@@ -90,6 +90,26 @@ extension StepGradientSource {
     public var lastStepTiming: StepTiming? { nil }
 }
 
+/// One optimiser step: `source` sums the gradients of `microbatches` (positions into `order`) in
+/// global order into `step`, the sum is divided by the step's samples, and `optimizer` applies it.
+///
+/// The step of `TrainingLoop`, public so that `backprop-bench --allocations` measures this very code.
+/// Returns the seconds spent averaging and applying the optimiser.
+@discardableResult
+public func trainStep(
+    microbatches: [Range<Int>], epoch: Int, order: [Int],
+    parameters: inout [Float], optimizer: inout any Optimizer,
+    step: inout StepGradient, source: any StepGradientSource
+) throws -> Double {
+    step.reset()
+    try source.accumulate(microbatches: microbatches, epoch: epoch, order: order, version: optimizer.step,
+                          parameters: parameters, into: &step)
+    let updateStart = monotonicSeconds()
+    step.average()
+    optimizer.update(&parameters, gradients: step.values)
+    return monotonicSeconds() - updateStart
+}
+
 /// The training recipe shared by `backprop train` and the parameter server.
 ///
 /// For each epoch: draw the sample order from the seed; for each step, have the gradient source
@@ -129,6 +149,8 @@ final class TrainingLoop {
         var history: [EpochRecord] = []
         var trainedSamples = 0
         var trainingSeconds = 0.0
+        // Cut once, so that a step hands its microbatches on without building the list.
+        let microbatches = (0..<run.plan.stepsPerEpoch).map(run.plan.microbatches(ofStep:))
         let runStart = Date()
 
         for epoch in firstEpoch..<config.epochs {
@@ -138,14 +160,9 @@ final class TrainingLoop {
             var epochMetrics = resuming ? start.epochSoFar : BatchMetrics()
             for stepIndex in (resuming ? start.firstStep : 0)..<run.plan.stepsPerEpoch {
                 let stepStart = Date()
-                step.reset()
-                try source.accumulate(
-                    microbatches: run.plan.microbatches(ofStep: stepIndex), epoch: epoch, order: order,
-                    version: optimizer.step, parameters: parameters, into: &step)
-                let updateStart = monotonicSeconds()
-                step.average()
-                optimizer.update(&parameters, gradients: step.values)
-                let updateSeconds = monotonicSeconds() - updateStart
+                let updateSeconds = try trainStep(
+                    microbatches: microbatches[stepIndex], epoch: epoch, order: order,
+                    parameters: &parameters, optimizer: &optimizer, step: &step, source: source)
                 epochMetrics += step.metrics
                 sink.record(.step(StepRecord(
                     epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,

@@ -15,6 +15,10 @@ import Training
 /// rounds: for `valgrind --tool=callgrind`, whose instruction counts do not change with the
 /// machine's load). Each figure is the best of its timed rounds over all passes, so a busy
 /// machine shows up as noise, not as a slower kernel.
+///
+/// `--allocations [--steps N]` instead counts the heap allocations of warm training steps
+/// (see `AllocationCheck`) and exits 1 unless every count is zero; `--threads N` times the
+/// training step with 1 and N threads (see `ThreadScaling`).
 @main
 enum BackpropBench {
     static func main() throws {
@@ -25,6 +29,9 @@ enum BackpropBench {
         var models: [String] = []
         var microbatches: [Int] = []
         var calls: Int?
+        var allocations = false
+        var steps = 20
+        var threads: Int?
         while let argument = arguments.popFirst() {
             switch argument {
             case "--long":
@@ -37,10 +44,24 @@ enum BackpropBench {
             case "--calls":
                 guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--calls needs a positive number") }
                 calls = n
+            case "--allocations": allocations = true
+            case "--threads":
+                guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--threads needs a positive number") }
+                threads = n
+            case "--steps":
+                guard let n = Int(value(&arguments, for: argument)), n > 0 else { fail("--steps needs a positive number") }
+                steps = n
             default: fail("unknown argument '\(argument)'")
             }
         }
         if models.isEmpty { models = ModelSpec.presets.map(\.name) }
+        if allocations {
+            exit(try AllocationCheck.run(models: models, steps: steps) ? 0 : 1)
+        }
+        if let threads {
+            try ThreadScaling.run(models: models, threads: threads)
+            return
+        }
         if microbatches.isEmpty { microbatches = [8, 16, 32] }
 
         var benches: [(name: String, bench: Bench)] = []
@@ -77,7 +98,7 @@ enum BackpropBench {
     }
 
     private static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("error: \(message)\nusage: backprop-bench [--long] [--model NAME]... [--microbatch N]... [--calls N]\n".utf8))
+        FileHandle.standardError.write(Data("error: \(message)\nusage: backprop-bench [--long] [--model NAME]... [--microbatch N]... [--calls N]\n       backprop-bench --allocations [--model NAME]... [--steps N]\n       backprop-bench --threads N [--model NAME]...\n".utf8))
         exit(1)
     }
 

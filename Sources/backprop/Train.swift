@@ -17,13 +17,23 @@ struct Train: ParsableCommand {
 
     @OptionGroup var start: RunStartOptions
 
+    @Option(help: "Threads computing microbatches at once, 1 to 64. The weights are the same bits with any number.")
+    var threads = 1
+
     @Flag(help: "Print only the final test line.")
     var quiet = false
+
+    func validate() throws {
+        guard (1...64).contains(threads) else {
+            throw ValidationError("--threads must be between 1 and 64, got \(threads)")
+        }
+    }
 
     func run() throws {
         try runReportingErrors {
             let (run, state, directory) = try start.prepare(options.config, directoryPrefix: "train")
-            try directory.writeConfig(run.config)
+            // The run's settings, and how this process computed it (which does not change its results).
+            try directory.writeJSON(jsonDictionary(run.config.fields + [("threads", .int(threads))]), to: "config.json")
             let console = ConsoleSink(epochs: run.config.epochs)
             var sinks = try start.fileSinks(in: directory, start: state, events: "train.jsonl", process: "trainer")
             if !quiet {
@@ -32,7 +42,7 @@ struct Train: ParsableCommand {
                 print("run directory: \(directory.path)")
                 sinks.append(console)
             }
-            let result = try LocalTrainer(run: run, directory: directory, start: state, sink: EventFanOut(sinks)).train()
+            let result = try LocalTrainer(run: run, directory: directory, start: state, threads: threads, sink: EventFanOut(sinks)).train()
             if quiet {
                 print("test: loss \(fixed(result.testLoss)) - accuracy \(fixed(result.testAccuracy))")
             }

@@ -102,6 +102,19 @@ final class TrainTests: XCTestCase {
                           "--seed changes nothing")
     }
 
+    func testThreadsWriteTheCheckpointOfOneThread() throws {
+        let root = try temporaryDirectory(self)
+        // 450 training samples in steps of 40 cut 16 + 16 + 8, the last step 10.
+        let batching = ["--batch-size", "40", "--microbatch", "16"]
+        assertSucceeded(backprop(tinyRun(root + "/1", extra: batching)))
+        let one = try bytes(of: root + "/1/checkpoint.safetensors")
+        for threads in ["2", "3"] {
+            assertSucceeded(backprop(tinyRun(root + "/" + threads, extra: batching + ["--threads", threads])))
+            XCTAssertEqual(try bytes(of: root + "/\(threads)/checkpoint.safetensors"), one, "--threads \(threads) changed the checkpoint")
+            XCTAssertEqual(try jsonObject(text(of: root + "/\(threads)/config.json"))["threads"] as? Int, Int(threads))
+        }
+    }
+
     // MARK: - --init
 
     func testInitStartsFromTheCheckpointsWeightsWithAFreshOptimiser() throws {

@@ -18,6 +18,14 @@ final class TrainingOptionsTests: XCTestCase {
         assertUsageError(train(["--epochs", "0"]), naming: "--epochs")
     }
 
+    func testThreadsOutsideOneToSixtyFour() {
+        for threads in ["0", "65"] {
+            let result = train(["--threads", threads])
+            assertUsageError(result, naming: "--threads")
+            XCTAssertTrue(result.stderr.contains("between 1 and 64, got \(threads)"), result.stderr)
+        }
+    }
+
     func testAMicrobatchLargerThanTheBatch() {
         let result = train(["--batch-size", "8", "--microbatch", "16"])
         assertUsageError(result, naming: "--microbatch")

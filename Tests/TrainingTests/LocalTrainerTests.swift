@@ -36,6 +36,25 @@ final class LocalTrainerTests: XCTestCase {
         XCTAssertNotEqual(a.parameters, c.parameters)
     }
 
+    func testThreadsGiveTheBitsOfOneThread() throws {
+        let root = temporaryDirectory(self)
+        var config = smallConfig(trainLimit: 200, epochs: 2)
+        config.testLimit = 50
+        config.validationSplit = 0
+        // 200 samples in steps of 40 cut 16 + 16 + 8: rounds that do not fill every thread.
+        config.batchSize = 40
+        config.microbatch = 16
+        let one = try train(config, in: root + "/1")
+        let checkpoint = try XCTUnwrap(FileManager.default.contents(atPath: root + "/1/checkpoint.safetensors"))
+        for threads in [2, 3, 4] {
+            let many = try train(config, in: root + "/\(threads)", threads: threads)
+            XCTAssertEqual(many.parameters.map(\.bitPattern), one.parameters.map(\.bitPattern), "\(threads) threads")
+            XCTAssertEqual(many.history.map(\.loss), one.history.map(\.loss), "\(threads) threads")
+            XCTAssertEqual(FileManager.default.contents(atPath: root + "/\(threads)/checkpoint.safetensors"), checkpoint,
+                           "\(threads) threads wrote another checkpoint")
+        }
+    }
+
     func testResumeContinuesBitForBit() throws {
         let root = temporaryDirectory(self)
         var config = smallConfig(trainLimit: 500, epochs: 3)

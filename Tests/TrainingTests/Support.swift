@@ -23,9 +23,9 @@ func smallConfig(model: String = "seed-cnn", data: String = "synthetic", trainLi
     return config
 }
 
-/// Trains `config` in a new run directory under `root` and returns the result.
-func train(_ config: RunConfig, in directory: String, start: StartingPoint = .fresh, resuming: Bool = false) throws -> RunResult {
+/// Trains `config` on `threads` threads in a new run directory under `root` and returns the result.
+func train(_ config: RunConfig, in directory: String, start: StartingPoint = .fresh, resuming: Bool = false, threads: Int = 1) throws -> RunResult {
     let run = try PreparedRun(config: config)
     let runDirectory = try RunDirectory(path: directory, resuming: resuming)
-    return try LocalTrainer(run: run, directory: runDirectory, start: StartingState(start, for: run), sink: EventRecorder()).train()
+    return try LocalTrainer(run: run, directory: runDirectory, start: StartingState(start, for: run), threads: threads, sink: EventRecorder()).train()
 }
