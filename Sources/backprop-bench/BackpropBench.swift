@@ -82,7 +82,7 @@ enum BackpropBench {
             }
         }
 
-        print("backprop-bench: one thread, per sample, best of \(passes * rounds) rounds of ≥\(Int(budget * 1000)) ms; FLOPs from shapes (multiply-add = 2)")
+        print("backprop-bench: one thread, \(kernelVariant) kernels, per sample, best of \(passes * rounds) rounds of ≥\(Int(budget * 1000)) ms; FLOPs from shapes (multiply-add = 2)")
         printTable(
             ["model", "mb", "fwd samples/s", "fwd GFLOP/s", "fwd+bwd samples/s", "fwd+bwd GFLOP/s", "compute() samples/s"],
             zip(benches, best).map { $0.bench.summaryRow(name: $0.name, $1!) })

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import Foundation
+import NeuralNet
 import Training
 import TrainingLog
 
@@ -33,7 +34,7 @@ struct Train: ParsableCommand {
         try runReportingErrors {
             let (run, state, directory) = try start.prepare(options.config, directoryPrefix: "train")
             // The run's settings, and how this process computed it (which does not change its results).
-            try directory.writeJSON(jsonDictionary(run.config.fields + [("threads", .int(threads))]), to: "config.json")
+            try directory.writeJSON(jsonDictionary(run.config.fields + [("threads", .int(threads)), ("kernels", .string(kernelVariant))]), to: "config.json")
             let console = ConsoleSink(epochs: run.config.epochs)
             var sinks = try start.fileSinks(in: directory, start: state, events: "train.jsonl", process: "trainer")
             if !quiet {
