@@ -95,8 +95,15 @@ final class FaultTests: XCTestCase {
         try cluster.addWorker()
         XCTAssertTrue(cluster.waitForStep(12))
         let before = try XCTUnwrap(FileManager.default.contents(atPath: path))
-        // A directory where the server's temporary file would go makes every later write fail.
-        try FileManager.default.createDirectory(atPath: path + ".tmp-\(cluster.server.pid)", withIntermediateDirectories: false)
+        // A directory where the server's temporary file would go makes every later write fail. The
+        // server may be writing at this moment; its temporary file is renamed away within moments.
+        let blocker = path + ".tmp-\(cluster.server.pid)"
+        let deadline = Date().addingTimeInterval(10)
+        while (try? FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)) == nil {
+            XCTAssertLessThan(Date(), deadline, "could not place the blocker at \(blocker)")
+            if Date() >= deadline { return }
+            usleep(1_000)
+        }
         let snapshot = try XCTUnwrap(FileManager.default.contents(atPath: path))
         XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
         let failures = cluster.events().filter { $0["event"] as? String == "checkpoint_failed" }
