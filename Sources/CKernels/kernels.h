@@ -14,6 +14,7 @@
 #include "conv2d.h"
 #include "activation.h"
 #include "dense.h"
+#include "optimizer.h"
 
 const bp_kernels VARIANT_TABLE = {
     .name = VARIANT_NAME,
@@ -26,4 +27,5 @@ const bp_kernels VARIANT_TABLE = {
     .maxpool_backward = maxpool_backward,
     .dense_forward = dense_forward,
     .dense_backward = dense_backward,
+    .adam_update = adam_update,
 };

@@ -27,17 +27,11 @@ public struct Adam: Optimizer {
         step += 1
         let t = Double(step)
         let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
-        let oneMinusBeta1 = 1 - beta1
-        let oneMinusBeta2 = 1 - beta2
-        let epsilon = epsilon
+        let count = m.count
         m.withUnsafeMutableBufferPointer { m in
             v.withUnsafeMutableBufferPointer { v in
-                for i in 0..<m.count {
-                    let g = gradients[i]
-                    m[i] += (g - m[i]) * oneMinusBeta1
-                    v[i] += (g * g - v[i]) * oneMinusBeta2
-                    parameters[i] -= alpha * m[i] / (v[i].squareRoot() + epsilon)
-                }
+                guard let m = m.baseAddress, let v = v.baseAddress else { return }
+                kernels.adam_update(parameters, gradients, m, v, count, alpha, 1 - beta1, 1 - beta2, epsilon)
             }
         }
     }

@@ -82,7 +82,32 @@ final class KernelVariantTests: XCTestCase {
             k.dense_backward(inputs, units, x, values.next(batch * units), &inputGradient, w, &kernelGradient, &biasGradient, batch)
             results["dense \(inputs)x\(units)"] = y + kernelGradient + biasGradient + inputGradient
         }
+        var parameters = values.next(103), m = values.next(103), v = values.next(103).map { $0 * $0 }
+        k.adam_update(&parameters, values.next(103), &m, &v, 103, 0.003, 0.1, 0.001, 1e-7)
+        results["adam"] = parameters + m + v
         return results
+    }
+
+    /// The Adam kernel rounds each operation as the formula is written, value by value.
+    func testAdamKernelMatchesTheScalarFormula() throws {
+        var values = Values(seed: 3)
+        let count = 37
+        let gradients = values.next(count)
+        let start = (parameters: values.next(count), m: values.next(count), v: values.next(count).map { $0 * $0 })
+        let (alpha, b1, b2, epsilon): (Float, Float, Float, Float) = (0.002, 0.1, 0.001, 1e-7)
+        var expected = start
+        for i in 0..<count {
+            let g = gradients[i]
+            expected.m[i] = expected.m[i] + (g - expected.m[i]) * b1
+            expected.v[i] = expected.v[i] + (g * g - expected.v[i]) * b2
+            expected.parameters[i] = expected.parameters[i] - alpha * expected.m[i] / (expected.v[i].squareRoot() + epsilon)
+        }
+        for set in [BP_BASELINE, BP_AVX2, BP_AVX512] {
+            guard let k = bp_kernels_for(set)?.pointee else { continue }
+            var (parameters, m, v) = start
+            k.adam_update(&parameters, gradients, &m, &v, count, alpha, b1, b2, epsilon)
+            assertSameBits(parameters + m + v, expected.parameters + expected.m + expected.v, String(cString: k.name))
+        }
     }
 }
 

@@ -57,6 +57,9 @@ typedef struct {
     void (*dense_backward)(long inputs, long units, const float *input, const float *output_gradient,
                            float *_Nullable input_gradient, const float *kernel, float *kernel_gradient,
                            float *bias_gradient, long batch);
+
+    void (*adam_update)(float *parameters, const float *gradients, float *m, float *v, long count,
+                        float alpha, float one_minus_beta1, float one_minus_beta2, float epsilon);
 } bp_kernels;
 
 typedef enum { BP_BASELINE = 0, BP_AVX2 = 1, BP_AVX512 = 2 } bp_instruction_set;
