@@ -6,7 +6,7 @@
 #pragma clang attribute push(__attribute__((target("arch=x86-64-v4"))), apply_to = function)
 #define VARIANT_TABLE bp_kernels_avx512
 #define VARIANT_NAME "avx512"
-#define BLOCK 8
+#define BLOCK 9
 #include "kernels.h"
 #pragma clang attribute pop
 #endif

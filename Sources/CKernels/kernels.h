@@ -4,7 +4,7 @@
 
 #include "vector.h"
 
-// BLOCK (4 or 8, set by the including file): how many pixels or kernel rows share each load,
+// BLOCK (4, or 9 with AVX-512, set by the including file): how many pixels or kernel rows share each load,
 // as many as the variant's registers hold. It changes only how values are grouped, never the
 // order in which any one value is summed.
 #ifndef BLOCK
