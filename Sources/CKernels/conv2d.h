@@ -81,7 +81,7 @@ INLINE float activate_scalar(float value, int relu) { return relu && !(value > 0
 ///
 /// Each output value is `bias + Σ x·w` summed over kernel rows, then over the (kx, c) span
 /// of each row in memory order, skipping taps outside the image. Filters go 16 at a time;
-/// interior pixels go in pairs that share each kernel load; filters beyond a multiple of
+/// interior pixels go in blocks that share each kernel load; filters beyond a multiple of
 /// 16 go one by one, in the same order.
 INLINE void conv_forward_with(const bp_conv_shape *s, long C, long K, const float *input, float *output,
                               const float *kernel, const float *bias, int relu, long batch) {
