@@ -34,6 +34,9 @@ public struct EpochPlan: Sendable {
     /// Steps per epoch: ceil(sampleCount / batchSize) (the last batch may be short, as in Keras).
     public var stepsPerEpoch: Int { (sampleCount + batchSize - 1) / batchSize }
 
+    /// The most microbatches any step has: those of the first, a full batch (or every sample).
+    public var microbatchesPerStep: Int { (min(batchSize, sampleCount) + microbatch - 1) / microbatch }
+
     /// Positions (into the epoch's order) of step `step`'s samples: [step*B, min((step+1)*B, sampleCount)).
     public func batch(_ step: Int) -> Range<Int> {
         precondition(step >= 0 && step < stepsPerEpoch, "step \(step) is outside 0..<\(stepsPerEpoch)")

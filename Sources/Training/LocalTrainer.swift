@@ -24,9 +24,8 @@ public final class LocalTrainer {
         self.run = run
         self.start = start
         loop = TrainingLoop(run: run, directory: directory, sink: sink)
-        let microbatchesPerStep = (run.config.batchSize + run.config.microbatch - 1) / run.config.microbatch
         gradients = LocalGradients(model: run.model, data: run.train, microbatch: run.config.microbatch,
-                                   threads: min(threads, microbatchesPerStep))
+                                   threads: min(threads, run.plan.microbatchesPerStep))
     }
 
     /// Runs every remaining epoch, validates after each, checkpoints, tests at the end.

@@ -49,6 +49,7 @@ final class EpochPlanTests: XCTestCase {
         for (count, batch, micro) in [(1, 1, 1), (10, 4, 3), (100, 32, 8), (101, 32, 8), (37, 50, 64), (60_000, 128, 32)] {
             let plan = EpochPlan(sampleCount: count, batchSize: batch, microbatch: micro)
             var positions: [Int] = []
+            XCTAssertEqual(plan.microbatchesPerStep, (0..<plan.stepsPerEpoch).map { plan.microbatches(ofStep: $0).count }.max())
             for step in 0..<plan.stepsPerEpoch {
                 let pieces = plan.microbatches(ofStep: step)
                 XCTAssertEqual(pieces.first?.lowerBound, plan.batch(step).lowerBound)
