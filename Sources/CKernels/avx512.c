@@ -7,6 +7,9 @@
 #define VARIANT_TABLE bp_kernels_avx512
 #define VARIANT_NAME "avx512"
 #define BLOCK 9
+#define DENSE_GRADIENT_ROWS 4
+#define DENSE_GRADIENT_BLOCKS 4
+#define DENSE_INPUT_ROWS 16
 #include "kernels.h"
 #pragma clang attribute pop
 #endif

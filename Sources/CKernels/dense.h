@@ -158,68 +158,136 @@ INLINE void dense_backward_narrow(long inputs, long units, const float *x, const
     }
 }
 
-/// More than 16 units: kernel_gradient (inputs, units) += Σ_n x_n ⊗ g_n, samples in order,
-/// two kernel rows sharing each load of g.
+// Tiles of the wide backward pass, as many values as the variant's registers hold (set by the
+// including file). They change only how values are grouped, never the order of any one sum.
+#ifndef DENSE_GRADIENT_ROWS
+#define DENSE_GRADIENT_ROWS 2
+#endif
+#ifndef DENSE_GRADIENT_BLOCKS
+#define DENSE_GRADIENT_BLOCKS 2
+#endif
+#ifndef DENSE_INPUT_ROWS
+#define DENSE_INPUT_ROWS 4
+#endif
+/// Units whose output gradients are transposed at a time (16 KB on the stack).
+#define DENSE_UNIT_CHUNK 256
+
+/// rows (1..DENSE_GRADIENT_ROWS) kernel-gradient rows from `dw`, blocks (1..DENSE_GRADIENT_BLOCKS)
+/// whole 16-unit blocks from `g`: dw_ru += x_0r · g_0u, then x_1r · g_1u, … in sample order, in registers.
+INLINE void kernel_gradient_tile(long rows, long blocks, long inputs, long units, const float *x, const float *g,
+                                 float *dw, long batch) {
+    v16 sums[DENSE_GRADIENT_ROWS][DENSE_GRADIENT_BLOCKS];
+    for (long r = 0; r < rows; r++)
+        for (long b = 0; b < blocks; b++) sums[r][b] = load(dw + r * units + b * LANES);
+    // The same units of the next rows, a line at a time, while these are summed.
+    const float *next = dw + rows * units;
+    for (long n = 0; n < batch; n++) {
+        __builtin_prefetch(next + (n % rows) * units + (n / rows % blocks) * LANES, 1);
+        v16 gn[DENSE_GRADIENT_BLOCKS];
+        for (long b = 0; b < blocks; b++) gn[b] = load(g + n * units + b * LANES);
+        const float *xn = x + n * inputs;
+        for (long r = 0; r < rows; r++) {
+            float xr = xn[r];
+            for (long b = 0; b < blocks; b++) sums[r][b] += xr * gn[b];
+        }
+    }
+    for (long r = 0; r < rows; r++)
+        for (long b = 0; b < blocks; b++) store(dw + r * units + b * LANES, sums[r][b]);
+}
+
+/// One kernel-gradient row's last `lanes` (< 16) units, in the same order as a tile.
+INLINE void kernel_gradient_partial(long lanes, long inputs, long units, const float *x, const float *g,
+                                    float *dw, long batch) {
+    v16 total = zero();
+    for (long lane = 0; lane < lanes; lane++) total[lane] = dw[lane];
+    for (long n = 0; n < batch; n++) {
+        v16 gn = zero();
+        for (long lane = 0; lane < lanes; lane++) gn[lane] = g[n * units + lane];
+        total += x[n * inputs] * gn;
+    }
+    store_partial(dw, total, lanes);
+}
+
+/// More than 16 units: kernel_gradient (inputs, units) += Σ_n x_n ⊗ g_n, each value summed in
+/// sample order onto what it held. Tiles of rows × blocks share each load of x and of g.
 INLINE void dense_kernel_gradient_wide(long inputs, long units, const float *x, const float *g,
                                        float *kernel_gradient, long batch) {
-    const float *end = kernel_gradient + inputs * units;
-    const float *g_end = g + batch * units;
-    for (long unit = 0; unit < units; unit += LANES) {
-        long lanes = min_l(LANES, units - unit);
-        long i = 0;
-        while (i < inputs) {
-            float *d0 = kernel_gradient + i * units + unit;
-            if (i + 1 < inputs) {
-                float *d1 = d0 + units;
-                v16 s0 = load_partial(d0, lanes, end), s1 = load_partial(d1, lanes, end);
-                for (long n = 0; n < batch; n++) {
-                    v16 gn = load_partial(g + n * units + unit, lanes, g_end);
-                    s0 += x[n * inputs + i] * gn;
-                    s1 += x[n * inputs + i + 1] * gn;
-                }
-                store_partial(d0, s0, lanes);
-                store_partial(d1, s1, lanes);
-                i += 2;
-            } else {
-                v16 s0 = load_partial(d0, lanes, end);
-                for (long n = 0; n < batch; n++)
-                    s0 += x[n * inputs + i] * load_partial(g + n * units + unit, lanes, g_end);
-                store_partial(d0, s0, lanes);
-                i += 1;
-            }
-        }
+    const long whole = units / LANES * LANES;
+    const long step = DENSE_GRADIENT_BLOCKS * LANES;
+    long i = 0;
+    for (; i + DENSE_GRADIENT_ROWS <= inputs; i += DENSE_GRADIENT_ROWS) {
+        float *dw = kernel_gradient + i * units;
+        long unit = 0;
+        for (; unit + step <= whole; unit += step)
+            kernel_gradient_tile(DENSE_GRADIENT_ROWS, DENSE_GRADIENT_BLOCKS, inputs, units, x + i, g + unit, dw + unit, batch);
+        for (; unit < whole; unit += LANES)
+            kernel_gradient_tile(DENSE_GRADIENT_ROWS, 1, inputs, units, x + i, g + unit, dw + unit, batch);
+        for (long r = 0; r < DENSE_GRADIENT_ROWS && whole < units; r++)
+            kernel_gradient_partial(units - whole, inputs, units, x + i + r, g + whole, dw + r * units + whole, batch);
+    }
+    for (; i < inputs; i++) {
+        float *dw = kernel_gradient + i * units;
+        for (long unit = 0; unit < whole; unit += LANES)
+            kernel_gradient_tile(1, 1, inputs, units, x + i, g + unit, dw + unit, batch);
+        if (whole < units) kernel_gradient_partial(units - whole, inputs, units, x + i, g + whole, dw + whole, batch);
     }
 }
 
-/// More than 16 units: input_gradient (N, inputs), row i of the kernel dotted with g_n, units
-/// 16 lanes at a time, then one fixed-order sum of the lanes; two samples share each kernel load.
+/// rows (1..DENSE_INPUT_ROWS) input-gradient values per sample of a group of up to 16 (one per
+/// lane): kernel rows `w` times the group's transposed output gradients `gt` (count units,
+/// 16 lanes each). The first units' chunk starts from the first product; later chunks go on from
+/// the sums the earlier ones wrote to `dx` (sample n's row at n · inputs).
+INLINE void input_gradient_tile(long rows, long units, const float *w, const float *gt, long count, int first,
+                                float *dx, long inputs, long lanes) {
+    v16 sums[DENSE_INPUT_ROWS];
+    long u = 0;
+    if (first) {
+        v16 g0 = load(gt);
+        for (long r = 0; r < rows; r++) sums[r] = w[r * units] * g0;
+        u = 1;
+    } else {
+        for (long r = 0; r < rows; r++) {
+            sums[r] = zero();
+            for (long lane = 0; lane < lanes; lane++) sums[r][lane] = dx[lane * inputs + r];
+        }
+    }
+    // The next tile's rows, a line at a time: read column by column, they would reach the cache late.
+    const float *next = w + rows * units;
+    for (; u < count; u++) {
+        __builtin_prefetch(next + u * rows);
+        v16 gu = load(gt + u * LANES);
+        for (long r = 0; r < rows; r++) sums[r] += w[r * units + u] * gu;
+    }
+    float out[DENSE_INPUT_ROWS * LANES];
+    for (long r = 0; r < rows; r++) store(out + r * LANES, sums[r]);
+    for (long lane = 0; lane < lanes; lane++) {
+        // Plain moves: vectorised, this loop becomes scatters, which are slower.
+#pragma clang loop vectorize(disable)
+        for (long r = 0; r < rows; r++) dx[lane * inputs + r] = out[r * LANES + lane];
+    }
+}
+
+/// More than 16 units: input_gradient_ni = Σ_u kernel_iu · g_nu, units in order. Samples go 16
+/// to a vector, so no sum crosses lanes; the output gradients are transposed once per group
+/// of samples and chunk of units.
 INLINE void dense_input_gradient_wide(long inputs, long units, const float *g, const float *kernel,
                                       float *input_gradient, long batch) {
-    const float *kernel_end = kernel + inputs * units;
-    const float *g_end = g + batch * units;
-    // Lanes of the last, partial block of units that hold units (the others are masked off).
-    m16 index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    m16 partial = index < (int32_t)(units % LANES);
-    for (long i = 0; i < inputs; i++) {
-        const float *row = kernel + i * units;
-        for (long n = 0; n < batch; n += 2) {
-            const float *g0 = g + n * units;
-            const float *g1 = n + 1 < batch ? g0 + units : g0;
-            v16 s0 = zero(), s1 = zero();
-            long unit = 0;
-            for (; unit + LANES <= units; unit += LANES) {
-                v16 w = load(row + unit);
-                s0 += w * load(g0 + unit);
-                s1 += w * load(g1 + unit);
+    float gt[DENSE_UNIT_CHUNK * LANES];
+    for (long s = 0; s < batch; s += LANES) {
+        long lanes = min_l(LANES, batch - s);
+        float *dx = input_gradient + s * inputs;
+        for (long start = 0; start < units; start += DENSE_UNIT_CHUNK) {
+            long count = min_l(DENSE_UNIT_CHUNK, units - start);
+            for (long u = 0; u < count; u++) {
+                for (long lane = 0; lane < LANES; lane++)
+                    gt[u * LANES + lane] = lane < lanes ? g[(s + lane) * units + start + u] : 0;
             }
-            if (unit < units) {
-                long lanes = units - unit;
-                v16 w = load_partial(row + unit, lanes, kernel_end);
-                s0 += select(partial, w * load_partial(g0 + unit, lanes, g_end), zero());
-                s1 += select(partial, w * load_partial(g1 + unit, lanes, g_end), zero());
-            }
-            input_gradient[n * inputs + i] = sum(s0);
-            if (n + 1 < batch) input_gradient[(n + 1) * inputs + i] = sum(s1);
+            const float *w = kernel + start;
+            int first = start == 0;
+            long i = 0;
+            for (; i + DENSE_INPUT_ROWS <= inputs; i += DENSE_INPUT_ROWS)
+                input_gradient_tile(DENSE_INPUT_ROWS, units, w + i * units, gt, count, first, dx + i, inputs, lanes);
+            for (; i < inputs; i++) input_gradient_tile(1, units, w + i * units, gt, count, first, dx + i, inputs, lanes);
         }
     }
 }

@@ -1,0 +1,64 @@
+import CKernels
+import XCTest
+
+/// The dense backward pass sums in the order its comments promise, on every path (one unit,
+/// fewer units than a vector, more; several groups of 16 samples; more units than one chunk of
+/// transposed gradients): each value is the scalar formula rounded step by step, so the kernel
+/// gradient is the same whatever the batch is cut into and the input gradient is per sample.
+final class DenseKernelTests: XCTestCase {
+    func testBackwardMatchesTheScalarOrder() throws {
+        let shapes: [(inputs: Int, units: Int, batch: Int)] = [
+            (37, 1, 5), (200, 10, 3), (33, 16, 17), (70, 37, 3), (45, 128, 16), (23, 300, 19), (19, 64, 33),
+        ]
+        var rng = Values(seed: 5)
+        for (inputs, units, batch) in shapes {
+            let x = rng.next(batch * inputs), g = rng.next(batch * units), w = rng.next(inputs * units)
+            let startKernel = rng.next(inputs * units), startBias = rng.next(units)
+
+            var kernel = startKernel, bias = startBias
+            var input = [Float](repeating: 0, count: batch * inputs)
+            for n in 0..<batch {
+                for u in 0..<units { bias[u] += g[n * units + u] }
+            }
+            for i in 0..<inputs {
+                for u in 0..<units {
+                    for n in 0..<batch { kernel[i * units + u] += x[n * inputs + i] * g[n * units + u] }
+                }
+            }
+            for n in 0..<batch {
+                for i in 0..<inputs {
+                    var total = w[i * units] * g[n * units]
+                    for u in 1..<max(units, 1) { total += w[i * units + u] * g[n * units + u] }
+                    input[n * inputs + i] = total
+                }
+            }
+
+            for set in [BP_BASELINE, BP_AVX2, BP_AVX512] {
+                guard let k = bp_kernels_for(set)?.pointee else { continue }
+                var kernelGradient = startKernel, biasGradient = startBias
+                var inputGradient = [Float](repeating: .nan, count: batch * inputs)
+                k.dense_backward(inputs, units, x, g, &inputGradient, w, &kernelGradient, &biasGradient, batch)
+                let name = "\(String(cString: k.name)) \(inputs)x\(units), batch \(batch)"
+                assertSameBits(biasGradient, bias, "\(name): bias gradient")
+                if units > 16 {
+                    // The narrow path sums each microbatch from zero, then adds (the same bits from a zeroed buffer).
+                    assertSameBits(kernelGradient, kernel, "\(name): kernel gradient")
+                }
+                assertSameBits(inputGradient, input, "\(name): input gradient")
+            }
+        }
+    }
+}
+
+/// Values in [-1, 1) with some exact zeros, from a fixed seed.
+private struct Values {
+    var state: UInt32
+    init(seed: UInt32) { state = seed }
+    mutating func next(_ count: Int) -> [Float] {
+        (0..<count).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            if state % 11 == 0 { return 0 }
+            return Float(Int32(bitPattern: state) >> 20) / Float(1 << 11)
+        }
+    }
+}
