@@ -10,6 +10,7 @@
 #define DENSE_GRADIENT_ROWS 4
 #define DENSE_GRADIENT_BLOCKS 4
 #define DENSE_INPUT_ROWS 16
+#define DENSE_FORWARD_SAMPLES 8
 #include "kernels.h"
 #pragma clang attribute pop
 #endif

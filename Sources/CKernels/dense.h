@@ -11,53 +11,53 @@ INLINE float dot(const float *a, const float *b, long count) {
     return total;
 }
 
+#ifndef DENSE_FORWARD_SAMPLES
+#define DENSE_FORWARD_SAMPLES 2
+#endif
+
+/// samples (1..DENSE_FORWARD_SAMPLES) rows of `y` (lanes units from there) += Σ_i x_i · w_i over
+/// `count` kernel rows from `w`, in ascending order: every sample shares each load of the kernel.
+INLINE void dense_forward_tile(long samples, long inputs, long units, long lanes, const float *x, const float *w,
+                               float *y, long count, const float *kernel_end, const float *output_end) {
+    v16 sums[DENSE_FORWARD_SAMPLES];
+    for (long n = 0; n < samples; n++) sums[n] = load_partial(y + n * units, lanes, output_end);
+    for (long i = 0; i < count; i++) {
+        // Kernel rows lie a row apart: a few rows ahead, so they are in cache when they are summed.
+        __builtin_prefetch(w + 8 * units);
+        v16 row = load_partial(w, lanes, kernel_end);
+        for (long n = 0; n < samples; n++) sums[n] += x[n * inputs + i] * row;
+        w += units;
+    }
+    for (long n = 0; n < samples; n++) store_partial(y + n * units, sums[n], lanes);
+}
+
 /// input: (N, inputs); output: (N, units); kernel: (inputs, units); bias: (units).
 ///
 /// One unit: a dot product per sample. Several units: `bias + Σ_i x_i · kernel_i` with
-/// units 16 to a vector, inputs in ascending order, two samples sharing each kernel load.
+/// units 16 to a vector and inputs in ascending order; a tile of samples shares each kernel load.
 static void dense_forward(long inputs, long units, const float *input, float *output,
                           const float *kernel, const float *bias, long batch) {
     if (units == 1) {
         for (long n = 0; n < batch; n++) output[n] = bias[0] + dot(input + n * inputs, kernel, inputs);
         return;
     }
-    // Rows of the kernel in tiles that stay in cache while every sample passes over them.
+    // Rows of the kernel in tiles, so the samples' inputs for a tile stay in cache across the units.
     long tile = max_l(1, 65536 / units);
     const float *kernel_end = kernel + inputs * units;
     const float *output_end = output + batch * units;
     for (long n = 0; n < batch; n++) __builtin_memcpy(output + n * units, bias, sizeof(float) * units);
     for (long start = 0; start < inputs; start += tile) {
-        long end = min_l(start + tile, inputs);
+        long count = min_l(start + tile, inputs) - start;
         for (long unit = 0; unit < units; unit += LANES) {
             long lanes = min_l(LANES, units - unit);
+            const float *w = kernel + start * units + unit;
             long n = 0;
-            while (n < batch) {
-                const float *x0 = input + n * inputs;
-                float *y0 = output + n * units + unit;
-                const float *w = kernel + start * units + unit;
-                if (n + 1 < batch) {
-                    const float *x1 = x0 + inputs;
-                    float *y1 = y0 + units;
-                    v16 s0 = load_partial(y0, lanes, output_end), s1 = load_partial(y1, lanes, output_end);
-                    for (long i = start; i < end; i++) {
-                        v16 row = load_partial(w, lanes, kernel_end);
-                        s0 += x0[i] * row;
-                        s1 += x1[i] * row;
-                        w += units;
-                    }
-                    store_partial(y0, s0, lanes);
-                    store_partial(y1, s1, lanes);
-                    n += 2;
-                } else {
-                    v16 s0 = load_partial(y0, lanes, output_end);
-                    for (long i = start; i < end; i++) {
-                        s0 += x0[i] * load_partial(w, lanes, kernel_end);
-                        w += units;
-                    }
-                    store_partial(y0, s0, lanes);
-                    n += 1;
-                }
-            }
+            for (; n + DENSE_FORWARD_SAMPLES <= batch; n += DENSE_FORWARD_SAMPLES)
+                dense_forward_tile(DENSE_FORWARD_SAMPLES, inputs, units, lanes, input + n * inputs + start, w,
+                                   output + n * units + unit, count, kernel_end, output_end);
+            for (; n < batch; n++)
+                dense_forward_tile(1, inputs, units, lanes, input + n * inputs + start, w,
+                                   output + n * units + unit, count, kernel_end, output_end);
         }
     }
 }

@@ -1,15 +1,39 @@
 import CKernels
 import XCTest
 
-/// The dense backward pass sums in the order its comments promise, on every path (one unit,
-/// fewer units than a vector, more; several groups of 16 samples; more units than one chunk of
-/// transposed gradients): each value is the scalar formula rounded step by step, so the kernel
-/// gradient is the same whatever the batch is cut into and the input gradient is per sample.
+/// The dense kernels sum in the order their comments promise, on every path (one unit, fewer
+/// units than a vector, more; whole and partial tiles of samples; several groups of 16 samples;
+/// more units than one chunk of transposed gradients): each value is the scalar formula rounded
+/// step by step. So a sample's output and input gradient do not depend on its batch, and the
+/// kernel gradient not on how the batch is tiled.
 final class DenseKernelTests: XCTestCase {
+    let shapes: [(inputs: Int, units: Int, batch: Int)] = [
+        (37, 1, 5), (200, 10, 3), (33, 16, 17), (70, 37, 3), (45, 128, 16), (400, 300, 19), (19, 64, 33), (600, 20, 11),
+    ]
+
+    func testForwardMatchesTheScalarOrder() throws {
+        var rng = Values(seed: 9)
+        // One unit is a dot product in vector lanes, then their sum: KernelVariantTests checks it.
+        for (inputs, units, batch) in shapes where units > 1 {
+            let x = rng.next(batch * inputs), w = rng.next(inputs * units), b = rng.next(units)
+            var expected = [Float](repeating: 0, count: batch * units)
+            for n in 0..<batch {
+                for u in 0..<units {
+                    var total = b[u]
+                    for i in 0..<inputs { total += x[n * inputs + i] * w[i * units + u] }
+                    expected[n * units + u] = total
+                }
+            }
+            for set in [BP_BASELINE, BP_AVX2, BP_AVX512] {
+                guard let k = bp_kernels_for(set)?.pointee else { continue }
+                var y = [Float](repeating: .nan, count: batch * units)
+                k.dense_forward(inputs, units, x, &y, w, b, batch)
+                assertSameBits(y, expected, "\(String(cString: k.name)) \(inputs)x\(units), batch \(batch): output")
+            }
+        }
+    }
+
     func testBackwardMatchesTheScalarOrder() throws {
-        let shapes: [(inputs: Int, units: Int, batch: Int)] = [
-            (37, 1, 5), (200, 10, 3), (33, 16, 17), (70, 37, 3), (45, 128, 16), (23, 300, 19), (19, 64, 33),
-        ]
         var rng = Values(seed: 5)
         for (inputs, units, batch) in shapes {
             let x = rng.next(batch * inputs), g = rng.next(batch * units), w = rng.next(inputs * units)
