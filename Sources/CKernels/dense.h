@@ -20,15 +20,15 @@ INLINE float dot(const float *a, const float *b, long count) {
 INLINE void dense_forward_tile(long samples, long inputs, long units, long lanes, const float *x, const float *w,
                                float *y, long count, const float *kernel_end, const float *output_end) {
     v16 sums[DENSE_FORWARD_SAMPLES];
-    for (long n = 0; n < samples; n++) sums[n] = load_partial(y + n * units, lanes, output_end);
+    UNROLL for (long n = 0; n < samples; n++) sums[n] = load_partial(y + n * units, lanes, output_end);
     for (long i = 0; i < count; i++) {
         // Kernel rows lie a row apart: a few rows ahead, so they are in cache when they are summed.
         __builtin_prefetch(w + 8 * units);
         v16 row = load_partial(w, lanes, kernel_end);
-        for (long n = 0; n < samples; n++) sums[n] += x[n * inputs + i] * row;
+        UNROLL for (long n = 0; n < samples; n++) sums[n] += x[n * inputs + i] * row;
         w += units;
     }
-    for (long n = 0; n < samples; n++) store_partial(y + n * units, sums[n], lanes);
+    UNROLL for (long n = 0; n < samples; n++) store_partial(y + n * units, sums[n], lanes);
 }
 
 /// input: (N, inputs); output: (N, units); kernel: (inputs, units); bias: (units).
@@ -177,22 +177,22 @@ INLINE void dense_backward_narrow(long inputs, long units, const float *x, const
 INLINE void kernel_gradient_tile(long rows, long blocks, long inputs, long units, const float *x, const float *g,
                                  float *dw, long batch) {
     v16 sums[DENSE_GRADIENT_ROWS][DENSE_GRADIENT_BLOCKS];
-    for (long r = 0; r < rows; r++)
-        for (long b = 0; b < blocks; b++) sums[r][b] = load(dw + r * units + b * LANES);
+    UNROLL for (long r = 0; r < rows; r++)
+        UNROLL for (long b = 0; b < blocks; b++) sums[r][b] = load(dw + r * units + b * LANES);
     // The same units of the next rows, a line at a time, while these are summed.
     const float *next = dw + rows * units;
     for (long n = 0; n < batch; n++) {
         __builtin_prefetch(next + (n % rows) * units + (n / rows % blocks) * LANES, 1);
         v16 gn[DENSE_GRADIENT_BLOCKS];
-        for (long b = 0; b < blocks; b++) gn[b] = load(g + n * units + b * LANES);
+        UNROLL for (long b = 0; b < blocks; b++) gn[b] = load(g + n * units + b * LANES);
         const float *xn = x + n * inputs;
-        for (long r = 0; r < rows; r++) {
+        UNROLL for (long r = 0; r < rows; r++) {
             float xr = xn[r];
-            for (long b = 0; b < blocks; b++) sums[r][b] += xr * gn[b];
+            UNROLL for (long b = 0; b < blocks; b++) sums[r][b] += xr * gn[b];
         }
     }
-    for (long r = 0; r < rows; r++)
-        for (long b = 0; b < blocks; b++) store(dw + r * units + b * LANES, sums[r][b]);
+    UNROLL for (long r = 0; r < rows; r++)
+        UNROLL for (long b = 0; b < blocks; b++) store(dw + r * units + b * LANES, sums[r][b]);
 }
 
 /// One kernel-gradient row's last `lanes` (< 16) units, in the same order as a tile.
@@ -243,10 +243,10 @@ INLINE void input_gradient_tile(long rows, long units, const float *w, const flo
     long u = 0;
     if (first) {
         v16 g0 = load(gt);
-        for (long r = 0; r < rows; r++) sums[r] = w[r * units] * g0;
+        UNROLL for (long r = 0; r < rows; r++) sums[r] = w[r * units] * g0;
         u = 1;
     } else {
-        for (long r = 0; r < rows; r++) {
+        UNROLL for (long r = 0; r < rows; r++) {
             sums[r] = zero();
             for (long lane = 0; lane < lanes; lane++) sums[r][lane] = dx[lane * inputs + r];
         }
@@ -256,10 +256,10 @@ INLINE void input_gradient_tile(long rows, long units, const float *w, const flo
     for (; u < count; u++) {
         __builtin_prefetch(next + u * rows);
         v16 gu = load(gt + u * LANES);
-        for (long r = 0; r < rows; r++) sums[r] += w[r * units + u] * gu;
+        UNROLL for (long r = 0; r < rows; r++) sums[r] += w[r * units + u] * gu;
     }
     float out[DENSE_INPUT_ROWS * LANES];
-    for (long r = 0; r < rows; r++) store(out + r * LANES, sums[r]);
+    UNROLL for (long r = 0; r < rows; r++) store(out + r * LANES, sums[r]);
     for (long lane = 0; lane < lanes; lane++) {
         // Plain moves: vectorised, this loop becomes scatters, which are slower.
 #pragma clang loop vectorize(disable)

@@ -9,6 +9,8 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define LANES 16
+/// Before a loop over a tile's registers: unrolled, its vectors stay in registers (SwiftPM builds C with -O2, which would not).
+#define UNROLL _Pragma("clang loop unroll(full)")
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t m16 __attribute__((vector_size(64)));
