@@ -53,7 +53,7 @@ public enum LittleEndianFloats {
     /// The index of the first NaN or infinity among the little-endian binary32 values in `bytes`, or nil.
     ///
     /// A value is not finite when its magnitude bits are at least the infinity pattern `0x7F800000`;
-    /// the scan keeps a block's largest magnitude (a branch-free, vectorisable pass) and looks for
+    /// the scan keeps a block's largest magnitude (branch-free, 16 values at a time) and looks for
     /// the index only in a block that has one.
     public static func firstNonFinite(in bytes: UnsafeRawBufferPointer) -> Int? {
         let count = bytes.count / MemoryLayout<Float>.size
@@ -61,9 +61,20 @@ public enum LittleEndianFloats {
         var blockStart = 0
         while blockStart < count {
             let blockEnd = min(blockStart + 4_096, count)
+            var index = blockStart
+            #if _endian(little)
+            var lanes = SIMD16<UInt32>()
+            while index + 16 <= blockEnd {
+                lanes = pointwiseMax(lanes, bytes.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<UInt32>.self) & 0x7FFF_FFFF)
+                index += 16
+            }
+            var largest = lanes.max()
+            #else
             var largest: UInt32 = 0
-            for index in blockStart..<blockEnd {
+            #endif
+            while index < blockEnd {
                 largest = max(largest, magnitude(bytes, index))
+                index += 1
             }
             if largest >= infinity {
                 return (blockStart..<blockEnd).first { magnitude(bytes, $0) >= infinity }

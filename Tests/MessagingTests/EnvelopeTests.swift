@@ -51,6 +51,15 @@ final class EnvelopeTests: XCTestCase {
             XCTAssertEqual(LittleEndianFloats.firstNonFinite(in: unaligned), 4)
             XCTAssertNil(LittleEndianFloats.firstNonFinite(in: UnsafeRawBufferPointer(rebasing: unaligned[0..<16])))
         }
+        // Whole vectors of 16 values, one byte off alignment.
+        var many = [Float](repeating: -.greatestFiniteMagnitude, count: 40)
+        many[18] = -.nan
+        let manyBytes = [0x55] + LittleEndianFloats.bytes(many)
+        manyBytes.withUnsafeBytes { raw in
+            let unaligned = UnsafeRawBufferPointer(rebasing: raw[1...])
+            XCTAssertEqual(LittleEndianFloats.firstNonFinite(in: unaligned), 18)
+            XCTAssertNil(LittleEndianFloats.firstNonFinite(in: UnsafeRawBufferPointer(rebasing: unaligned[0..<(16 * 4)])))
+        }
     }
 
     /// Damaged frames: the fast path throws exactly what `Message(frames:)` throws, and accepts exactly what it accepts.
