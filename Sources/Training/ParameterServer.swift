@@ -17,6 +17,10 @@ public final class ParameterServer: StepGradientSource {
     public let run: PreparedRun
     /// The endpoint actually bound (with the real port when `*` was asked for).
     public let endpoint: String
+    /// The local endpoint bound as well, if one was asked for and could be bound.
+    public let localEndpoint: String?
+    /// Why the local endpoint asked for is not bound (nil when it is, or none was asked for).
+    public let localEndpointProblem: String?
     private let options: ServerOptions
     private let directory: RunDirectory
     /// Where events go; set by `serve(sink:)`.
@@ -158,6 +162,15 @@ public final class ParameterServer: StepGradientSource {
             let reason = (error as? ZMQError)?.message ?? "\(error)"
             throw ClusterError.cannotListen("cannot listen on \(options.endpoint): \(reason); is another server using the port? (--port 0 picks a free one)")
         }
+        var local: (endpoint: String?, problem: String?) = (nil, nil)
+        if let asked = options.localEndpoint {
+            do {
+                local.endpoint = try socket.bind(asked)
+            } catch {
+                local.problem = "cannot listen on \(asked): \((error as? ZMQError)?.message ?? "\(error)")"
+            }
+        }
+        (localEndpoint, localEndpointProblem) = local
     }
 
     deinit {

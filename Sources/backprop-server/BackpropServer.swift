@@ -11,7 +11,9 @@ struct BackpropServer: ParsableCommand {
         abstract: "The parameter server: waits for workers, deals out microbatches, averages gradients, applies the optimiser.",
         discussion: """
             Writes into the run directory: config.json, server.jsonl (every event), history.csv, \
-            checkpoint.safetensors (after every epoch), summary.json, and while it runs, endpoint (the address it listens on).
+            checkpoint.safetensors (after every epoch), summary.json, and while it runs, endpoint (the address it listens on) \
+            and local-endpoint (the same server through a Unix socket in the run directory, server.ipc: for workers on this \
+            machine, which move large models' weights and gradients about twice as fast through it as through loopback TCP).
             """
     )
 
@@ -58,23 +60,34 @@ struct BackpropServer: ParsableCommand {
             }
             let (run, state, directory) = try start.prepare(training.config, directoryPrefix: "cluster")
             let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
+            // Workers on this machine may connect through a Unix socket in the run directory instead.
+            let socketFile = URL(fileURLWithPath: directory.file("server.ipc")).standardizedFileURL.path
+            let local = "ipc://" + socketFile
             let server = try ParameterServer(
                 run: run, directory: directory,
-                options: ServerOptions(endpoint: endpoint, workersMin: workersMin, workerTimeout: workerTimeout, curve: curve),
+                options: ServerOptions(endpoint: endpoint, localEndpoint: local, workersMin: workersMin,
+                                       workerTimeout: workerTimeout, curve: curve),
                 start: state, shouldStop: { StopSignal.requested })
             try directory.writeConfig(run.config)
-            // `endpoint` exists exactly while this server listens; one left by an earlier server is stale.
-            let endpointFile = directory.file("endpoint")
-            try? FileManager.default.removeItem(atPath: endpointFile)
-            defer { try? FileManager.default.removeItem(atPath: endpointFile) }
+            // `endpoint` and `local-endpoint` exist exactly while this server listens; ones left by an earlier server are stale.
+            let endpointFile = directory.file("endpoint"), localEndpointFile = directory.file("local-endpoint")
+            for file in [endpointFile, localEndpointFile] { try? FileManager.default.removeItem(atPath: file) }
+            defer { for file in [endpointFile, localEndpointFile, socketFile] { try? FileManager.default.removeItem(atPath: file) } }
             let console = ConsoleSink(epochs: run.config.epochs, showSteps: !quiet)
             let sink = EventFanOut(try start.fileSinks(in: directory, start: state, events: "server.jsonl", process: "server") + [console])
+            if let problem = server.localEndpointProblem {
+                FileHandle.standardError.write(Data("note: \(problem); workers on this machine use \(server.endpoint)\n".utf8))
+            }
+            if let localEndpoint = server.localEndpoint {
+                try Data((localEndpoint + "\n").utf8).write(to: URL(fileURLWithPath: localEndpointFile), options: .atomic)
+            }
             try Data((server.endpoint + "\n").utf8).write(to: URL(fileURLWithPath: endpointFile), options: .atomic)
             if !quiet {
                 say(run.model.summary(name: run.modelName))
                 say("data: \(run.dataName) - \(run.train.count) train, \(run.validation.count) validation, \(run.test.count) test samples")
             }
-            say("listening on \(server.endpoint)\(curve == nil ? "" : " (CurveZMQ: \(curve?.authorizedWorkers.count ?? 0) authorized worker keys)"); run directory \(directory.path)")
+            let also = server.localEndpoint.map { " and \($0) (workers on this machine)" } ?? ""
+            say("listening on \(server.endpoint)\(also)\(curve == nil ? "" : " (CurveZMQ: \(curve?.authorizedWorkers.count ?? 0) authorized worker keys)"); run directory \(directory.path)")
             _ = try server.serve(sink: sink)
         }
     }

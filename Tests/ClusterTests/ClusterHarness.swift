@@ -104,10 +104,16 @@ final class TestCluster {
         test.addTeardownBlock { [weak self] in self?.workers.forEach { $0.stop() } }
     }
 
-    /// Starts a worker against this cluster's server.
+    /// The server's Unix socket endpoint, from `local-endpoint` (written before `endpoint`).
+    var localEndpoint: String? {
+        (try? String(contentsOfFile: runDirectory + "/local-endpoint", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Starts a worker against this cluster's server: over TCP, or its Unix socket when `local`.
     @discardableResult
-    func addWorker(_ extra: [String] = []) throws -> Child {
-        let worker = try Child("backprop-worker", ["--server", endpoint, "--server-timeout", "10"] + extra,
+    func addWorker(_ extra: [String] = [], local: Bool = false) throws -> Child {
+        let address = local ? try XCTUnwrap(localEndpoint, "the server named no local endpoint") : endpoint
+        let worker = try Child("backprop-worker", ["--server", address, "--server-timeout", "10"] + extra,
                                outputPath: root + "/worker-\(workers.count + 1).log")
         workers.append(worker)
         return worker

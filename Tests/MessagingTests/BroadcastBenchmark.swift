@@ -4,7 +4,8 @@ import XCTest
 
 /// How long it takes to get one step's weights to N workers over loopback TCP: a ROUTER sending
 /// to each DEALER in turn (copying the payload per worker, as before, or sending one shared
-/// `PayloadBuffer` without copies, as now) against a single PUB send to N SUBs. Not a pass/fail test.
+/// `PayloadBuffer` without copies, as now) against a single PUB send to N SUBs; and the shared
+/// buffer through a Unix socket (`ipc://`, the server's local endpoint). Not a pass/fail test.
 ///
 /// Runs only when `BACKPROP_BENCH=1` is set: `BACKPROP_BENCH=1 swift test -c release --filter BroadcastBenchmark`.
 /// Each receiver is a thread with its own libzmq context (its own I/O thread, as a worker process
@@ -15,6 +16,7 @@ final class BroadcastBenchmark: XCTestCase {
         case copying = "router, one by one, copied"
         case shared = "router, one by one, shared buffer"
         case publish = "pub/sub, one send"
+        case sharedUnixSocket = "router, shared buffer, ipc://"
     }
 
     func testWeightsToOneTwoAndFourReceivers() throws {
@@ -70,7 +72,9 @@ final class BroadcastBenchmark: XCTestCase {
         let acks = mode == .publish ? try ZMQSocket(context: context, kind: .router) : out
         defer { acks.close() }
         if mode != .publish { try out.setRouterMandatory(true) }
-        let endpoint = try out.bind("tcp://127.0.0.1:*")
+        let socketFile = NSTemporaryDirectory() + "backprop-broadcast-\(getpid()).ipc"
+        defer { try? FileManager.default.removeItem(atPath: socketFile) }
+        let endpoint = try out.bind(mode == .sharedUnixSocket ? "ipc://" + socketFile : "tcp://127.0.0.1:*")
         let ackEndpoint = mode == .publish ? try acks.bind("tcp://127.0.0.1:*") : endpoint
 
         let finished = DispatchGroup()
@@ -118,7 +122,7 @@ final class BroadcastBenchmark: XCTestCase {
                     let message = Message(runID: 1, sender: 0, step: step, body: .assignment(epoch: 0, microbatches: refs, weights: weights))
                     XCTAssertTrue(try out.send([id] + message.encoded()))
                 }
-            case .shared:
+            case .shared, .sharedUnixSocket:
                 for id in routing {
                     XCTAssertTrue(try out.send(routing: id, header: writer.header, body: writer.body, payload: buffer))
                 }
