@@ -85,15 +85,14 @@ INLINE void dense_backward_single(long inputs, const float *x, const float *g, f
     }
 }
 
-/// The backward pass for 2 to 16 units. x: (N, inputs); g: (N, units).
+/// The kernel gradient for 2 to 16 units. x: (N, inputs); g: (N, units).
 ///
-/// Inputs go 16 at a time: each 16-row block of the kernel (and of its gradient) goes
-/// through a 1 KB transposing buffer so that a vector holds one unit of 16 consecutive
-/// inputs. kernel_gradient_iu += Σ_n x_ni · g_nu (the sum over samples from zero, then
-/// added); input_gradient_ni = Σ_u kernel_iu · g_nu, units in order. Rows past the last
-/// whole block are summed one by one in the same order.
-INLINE void dense_backward_narrow(long inputs, long units, const float *x, const float *g, float *input_gradient,
-                                  const float *kernel, float *kernel_gradient, long batch) {
+/// Inputs go 16 at a time: a vector holds one unit of 16 consecutive inputs, and the block
+/// goes back into the kernel gradient's rows through a 1 KB transposing buffer.
+/// kernel_gradient_iu += Σ_n x_ni · g_nu (the sum over samples from zero, then added). Rows
+/// past the last whole block are summed one by one in the same order.
+INLINE void dense_kernel_gradient_narrow(long inputs, long units, const float *x, const float *g,
+                                         float *kernel_gradient, long batch) {
     // (units, 16): unit u of the block's rows 0..<16 at u * 16.
     float block[LANES * LANES];
     long i = 0;
@@ -127,21 +126,6 @@ INLINE void dense_backward_narrow(long inputs, long units, const float *x, const
             float *row = kernel_gradient + (i + r) * units;
             for (long u = 0; u < units; u++) row[u] += block[u * LANES + r];
         }
-        if (input_gradient) {
-            for (long r = 0; r < LANES; r++) {
-                const float *row = kernel + (i + r) * units;
-                for (long u = 0; u < units; u++) block[u * LANES + r] = row[u];
-            }
-            const float *gn = g;
-            float *dx = input_gradient + i;
-            for (long n = 0; n < batch; n++) {
-                v16 total = gn[0] * load(block);
-                for (long u = 1; u < units; u++) total += gn[u] * load(block + u * LANES);
-                store(dx, total);
-                gn += units;
-                dx += inputs;
-            }
-        }
     }
     for (; i < inputs; i++) {
         for (long u = 0; u < units; u++) {
@@ -149,16 +133,10 @@ INLINE void dense_backward_narrow(long inputs, long units, const float *x, const
             for (long n = 0; n < batch; n++) total += g[n * units + u] * x[n * inputs + i];
             kernel_gradient[i * units + u] += total;
         }
-        if (!input_gradient) continue;
-        for (long n = 0; n < batch; n++) {
-            float total = g[n * units] * kernel[i * units];
-            for (long u = 1; u < units; u++) total += g[n * units + u] * kernel[i * units + u];
-            input_gradient[n * inputs + i] = total;
-        }
     }
 }
 
-// Tiles of the wide backward pass, as many values as the variant's registers hold (set by the
+// Tiles of the backward pass, as many values as the variant's registers hold (set by the
 // including file). They change only how values are grouped, never the order of any one sum.
 #ifndef DENSE_GRADIENT_ROWS
 #define DENSE_GRADIENT_ROWS 2
@@ -267,10 +245,10 @@ INLINE void input_gradient_tile(long rows, long units, const float *w, const flo
     }
 }
 
-/// More than 16 units: input_gradient_ni = Σ_u kernel_iu · g_nu, units in order. Samples go 16
+/// Two or more units: input_gradient_ni = Σ_u kernel_iu · g_nu, units in order. Samples go 16
 /// to a vector, so no sum crosses lanes; the output gradients are transposed once per group
 /// of samples and chunk of units.
-INLINE void dense_input_gradient_wide(long inputs, long units, const float *g, const float *kernel,
+INLINE void dense_input_gradient(long inputs, long units, const float *g, const float *kernel,
                                       float *input_gradient, long batch) {
     float gt[DENSE_UNIT_CHUNK * LANES];
     for (long s = 0; s < batch; s += LANES) {
@@ -303,10 +281,12 @@ static void dense_backward(long inputs, long units, const float *input, const fl
     }
     if (units == 1) {
         dense_backward_single(inputs, input, output_gradient, input_gradient, kernel, kernel_gradient, batch);
-    } else if (units <= LANES) {
-        dense_backward_narrow(inputs, units, input, output_gradient, input_gradient, kernel, kernel_gradient, batch);
+        return;
+    }
+    if (units <= LANES) {
+        dense_kernel_gradient_narrow(inputs, units, input, output_gradient, kernel_gradient, batch);
     } else {
         dense_kernel_gradient_wide(inputs, units, input, output_gradient, kernel_gradient, batch);
-        if (input_gradient) dense_input_gradient_wide(inputs, units, output_gradient, kernel, input_gradient, batch);
     }
+    if (input_gradient) dense_input_gradient(inputs, units, output_gradient, kernel, input_gradient, batch);
 }
