@@ -133,11 +133,14 @@ final class TestCluster {
 
     /// Waits until the server has taken `step` optimiser steps.
     func waitForStep(_ step: Int, timeout: Double = 60) -> Bool {
+        waitForEvent(timeout: timeout) { $0["event"] as? String == "step" && ($0["global_step"] as? Int ?? 0) >= step }
+    }
+
+    /// Waits until the server has logged an event that `matches`.
+    func waitForEvent(timeout: Double = 60, _ matches: ([String: Any]) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let last = events().last(where: { $0["event"] as? String == "step" }), let at = last["global_step"] as? Int, at >= step {
-                return true
-            }
+            if events().contains(where: matches) { return true }
             Thread.sleep(forTimeInterval: 0.02)
         }
         return false

@@ -41,15 +41,18 @@ final class FaultTests: XCTestCase {
     }
 
     func testAFrozenWorkerIsDroppedAndRejoinsWithoutStaleGradients() throws {
-        let run = SmallRun(trainLimit: 8_000, epochs: 6)
+        // Long enough that the other worker is still training when the frozen one is dropped and wakes.
+        let run = SmallRun(trainLimit: 8_000, epochs: 12)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
         try cluster.addWorker()
         let frozen = try cluster.addWorker()
         XCTAssertTrue(cluster.waitForStep(20))
         frozen.signal(SIGSTOP)
-        Thread.sleep(forTimeInterval: 2.5)
+        // Woken as soon as the server has dropped it (after the 1 s worker timeout).
+        let dropped = cluster.waitForEvent(timeout: 30) { $0["event"] as? String == "worker_timed_out" }
         frozen.signal(SIGCONT)
+        XCTAssertTrue(dropped, "the server did not drop the frozen worker")
         XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
         XCTAssertEqual(cluster.checkpoint, reference)
         XCTAssertEqual(frozen.wait(timeout: 15), 0, frozen.output)
