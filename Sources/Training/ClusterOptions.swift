@@ -7,7 +7,7 @@ public struct ServerOptions: Sendable {
     /// Where to bind, e.g. `tcp://127.0.0.1:5555` (port `*` picks a free one).
     public var endpoint: String
     /// A second address for workers on this machine, e.g. `ipc:///path/server.ipc`: the same
-    /// socket over a Unix socket, which moves large messages about twice as fast as loopback TCP.
+    /// socket over a Unix socket, which moves large messages faster than loopback TCP.
     /// Not binding it is not an error: workers still have `endpoint`.
     public var localEndpoint: String?
     /// Workers that must have joined before training starts.

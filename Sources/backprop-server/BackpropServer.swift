@@ -13,7 +13,7 @@ struct BackpropServer: ParsableCommand {
             Writes into the run directory: config.json, server.jsonl (every event), history.csv, \
             checkpoint.safetensors (after every epoch), summary.json, and while it runs, endpoint (the address it listens on) \
             and local-endpoint (the same server through a Unix socket in the run directory, server.ipc: for workers on this \
-            machine, which move large models' weights and gradients about twice as fast through it as through loopback TCP).
+            machine, which move large models' weights and gradients faster through it than through loopback TCP).
             """
     )
 
