@@ -186,29 +186,27 @@ INLINE void kernel_gradient_partial(long lanes, long inputs, long units, const f
     store_partial(dw, total, lanes);
 }
 
+/// `rows` (1..DENSE_GRADIENT_ROWS) kernel-gradient rows from `dw`, across all units: tiles of
+/// whole 16-unit blocks, then the last partial block row by row.
+INLINE void kernel_gradient_rows(long rows, long inputs, long units, const float *x, const float *g, float *dw, long batch) {
+    const long whole = units / LANES * LANES;
+    const long step = DENSE_GRADIENT_BLOCKS * LANES;
+    long unit = 0;
+    for (; unit + step <= whole; unit += step)
+        kernel_gradient_tile(rows, DENSE_GRADIENT_BLOCKS, inputs, units, x, g + unit, dw + unit, batch);
+    for (; unit < whole; unit += LANES) kernel_gradient_tile(rows, 1, inputs, units, x, g + unit, dw + unit, batch);
+    for (long r = 0; r < rows && whole < units; r++)
+        kernel_gradient_partial(units - whole, inputs, units, x + r, g + whole, dw + r * units + whole, batch);
+}
+
 /// More than 16 units: kernel_gradient (inputs, units) += Σ_n x_n ⊗ g_n, each value summed in
 /// sample order onto what it held. Tiles of rows × blocks share each load of x and of g.
 INLINE void dense_kernel_gradient_wide(long inputs, long units, const float *x, const float *g,
                                        float *kernel_gradient, long batch) {
-    const long whole = units / LANES * LANES;
-    const long step = DENSE_GRADIENT_BLOCKS * LANES;
     long i = 0;
-    for (; i + DENSE_GRADIENT_ROWS <= inputs; i += DENSE_GRADIENT_ROWS) {
-        float *dw = kernel_gradient + i * units;
-        long unit = 0;
-        for (; unit + step <= whole; unit += step)
-            kernel_gradient_tile(DENSE_GRADIENT_ROWS, DENSE_GRADIENT_BLOCKS, inputs, units, x + i, g + unit, dw + unit, batch);
-        for (; unit < whole; unit += LANES)
-            kernel_gradient_tile(DENSE_GRADIENT_ROWS, 1, inputs, units, x + i, g + unit, dw + unit, batch);
-        for (long r = 0; r < DENSE_GRADIENT_ROWS && whole < units; r++)
-            kernel_gradient_partial(units - whole, inputs, units, x + i + r, g + whole, dw + r * units + whole, batch);
-    }
-    for (; i < inputs; i++) {
-        float *dw = kernel_gradient + i * units;
-        for (long unit = 0; unit < whole; unit += LANES)
-            kernel_gradient_tile(1, 1, inputs, units, x + i, g + unit, dw + unit, batch);
-        if (whole < units) kernel_gradient_partial(units - whole, inputs, units, x + i, g + whole, dw + whole, batch);
-    }
+    for (; i + DENSE_GRADIENT_ROWS <= inputs; i += DENSE_GRADIENT_ROWS)
+        kernel_gradient_rows(DENSE_GRADIENT_ROWS, inputs, units, x + i, g, kernel_gradient + i * units, batch);
+    for (; i < inputs; i++) kernel_gradient_rows(1, inputs, units, x + i, g, kernel_gradient + i * units, batch);
 }
 
 /// rows (1..DENSE_INPUT_ROWS) input-gradient values per sample of a group of up to 16 (one per
@@ -249,7 +247,7 @@ INLINE void input_gradient_tile(long rows, long units, const float *w, const flo
 /// to a vector, so no sum crosses lanes; the output gradients are transposed once per group
 /// of samples and chunk of units.
 INLINE void dense_input_gradient(long inputs, long units, const float *g, const float *kernel,
-                                      float *input_gradient, long batch) {
+                                 float *input_gradient, long batch) {
     float gt[DENSE_UNIT_CHUNK * LANES];
     for (long s = 0; s < batch; s += LANES) {
         long lanes = min_l(LANES, batch - s);

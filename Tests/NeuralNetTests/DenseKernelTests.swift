@@ -12,7 +12,7 @@ final class DenseKernelTests: XCTestCase {
     ]
 
     func testForwardMatchesTheScalarOrder() throws {
-        var rng = Values(seed: 9)
+        var rng = KernelTestValues(seed: 9)
         // One unit is a dot product in vector lanes, then their sum: KernelVariantTests checks it.
         for (inputs, units, batch) in shapes where units > 1 {
             let x = rng.next(batch * inputs), w = rng.next(inputs * units), b = rng.next(units)
@@ -34,7 +34,7 @@ final class DenseKernelTests: XCTestCase {
     }
 
     func testBackwardMatchesTheScalarOrder() throws {
-        var rng = Values(seed: 5)
+        var rng = KernelTestValues(seed: 5)
         for (inputs, units, batch) in shapes {
             let x = rng.next(batch * inputs), g = rng.next(batch * units), w = rng.next(inputs * units)
             let startKernel = rng.next(inputs * units), startBias = rng.next(units)
@@ -70,19 +70,6 @@ final class DenseKernelTests: XCTestCase {
                 }
                 assertSameBits(inputGradient, input, "\(name): input gradient")
             }
-        }
-    }
-}
-
-/// Values in [-1, 1) with some exact zeros, from a fixed seed.
-private struct Values {
-    var state: UInt32
-    init(seed: UInt32) { state = seed }
-    mutating func next(_ count: Int) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 1_664_525 &+ 1_013_904_223
-            if state % 11 == 0 { return 0 }
-            return Float(Int32(bitPattern: state) >> 20) / Float(1 << 11)
         }
     }
 }

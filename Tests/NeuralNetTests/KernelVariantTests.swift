@@ -28,7 +28,7 @@ final class KernelVariantTests: XCTestCase {
     /// one and several channels, pools that leave a border, dense layers of 1, <16, 16 and >16 units.
     private func outputs(of k: bp_kernels) -> [String: [Float]] {
         var results: [String: [Float]] = [:]
-        var values = Values(seed: 7)
+        var values = KernelTestValues(seed: 7)
         let batch = 3
         let convs = [
             bp_conv_shape(height: 9, width: 8, channels: 3, filters: 19, kernel_size: 3, out_height: 9, out_width: 8, pad_before: 1),
@@ -90,7 +90,7 @@ final class KernelVariantTests: XCTestCase {
 
     /// The Adam kernel rounds each operation as the formula is written, value by value.
     func testAdamKernelMatchesTheScalarFormula() throws {
-        var values = Values(seed: 3)
+        var values = KernelTestValues(seed: 3)
         let count = 37
         let gradients = values.next(count)
         let start = (parameters: values.next(count), m: values.next(count), v: values.next(count).map { $0 * $0 })
@@ -107,19 +107,6 @@ final class KernelVariantTests: XCTestCase {
             var (parameters, m, v) = start
             k.adam_update(&parameters, gradients, &m, &v, count, alpha, b1, b2, epsilon)
             assertSameBits(parameters + m + v, expected.parameters + expected.m + expected.v, String(cString: k.name))
-        }
-    }
-}
-
-/// Values in [-1, 1) with some exact zeros and ties, from a fixed seed.
-private struct Values {
-    var state: UInt32
-    init(seed: UInt32) { state = seed }
-    mutating func next(_ count: Int) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 1_664_525 &+ 1_013_904_223
-            if state % 11 == 0 { return 0 }
-            return Float(Int32(bitPattern: state) >> 20) / Float(1 << 11)
         }
     }
 }

@@ -118,3 +118,16 @@ func assertSameBits(_ actual: [Float]?, _ expected: [Float], _ message: String, 
         XCTFail("\(message): value \(i) is \(actual[i]), expected \(expected[i])", file: file, line: line)
     }
 }
+
+/// Values in [-1, 1) with some exact zeros and ties, from a fixed seed.
+struct KernelTestValues {
+    var state: UInt32
+    init(seed: UInt32) { state = seed }
+    mutating func next(_ count: Int) -> [Float] {
+        (0..<count).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            if state % 11 == 0 { return 0 }
+            return Float(Int32(bitPattern: state) >> 20) / Float(1 << 11)
+        }
+    }
+}
