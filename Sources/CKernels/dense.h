@@ -87,16 +87,18 @@ INLINE void dense_backward_single(long inputs, const float *x, const float *g, f
 
 /// The kernel gradient for 2 to 16 units. x: (N, inputs); g: (N, units).
 ///
-/// Inputs go 16 at a time: a vector holds one unit of 16 consecutive inputs, and the block
-/// goes back into the kernel gradient's rows through a 1 KB transposing buffer.
+/// Inputs go 16 at a time: a vector holds one unit of 16 consecutive inputs. The block is
+/// transposed in registers into 16 rows, which lie back to back in the kernel gradient.
 /// kernel_gradient_iu += Σ_n x_ni · g_nu (the sum over samples from zero, then added). Rows
 /// past the last whole block are summed one by one in the same order.
 INLINE void dense_kernel_gradient_narrow(long inputs, long units, const float *x, const float *g,
                                          float *kernel_gradient, long batch) {
-    // (units, 16): unit u of the block's rows 0..<16 at u * 16.
-    float block[LANES * LANES];
+    // 16 rows of the kernel gradient, units · 16 floats: each row is stored whole, one after
+    // another, so a row's lanes past `units` are overwritten by the next one.
+    float rows[LANES * LANES + LANES];
     long i = 0;
     for (; i + LANES <= inputs; i += LANES) {
+        v16 block[LANES];
         // Units in pairs sharing each load of x, then the odd one out.
         long u = 0;
         for (; u + 1 < units; u += 2) {
@@ -109,8 +111,8 @@ INLINE void dense_kernel_gradient_narrow(long inputs, long units, const float *x
                 xn += inputs;
                 gn += units;
             }
-            store(block + u * LANES, s0);
-            store(block + (u + 1) * LANES, s1);
+            block[u] = s0;
+            block[u + 1] = s1;
         }
         if (u < units) {
             v16 s0 = zero();
@@ -120,12 +122,14 @@ INLINE void dense_kernel_gradient_narrow(long inputs, long units, const float *x
                 xn += inputs;
                 gn += units;
             }
-            store(block + u * LANES, s0);
+            block[u] = s0;
+            u++;
         }
-        for (long r = 0; r < LANES; r++) {
-            float *row = kernel_gradient + (i + r) * units;
-            for (long u = 0; u < units; u++) row[u] += block[u * LANES + r];
-        }
+        for (; u < LANES; u++) block[u] = zero();
+        transpose16(block);
+        for (long r = 0; r < LANES; r++) store(rows + r * units, block[r]);
+        float *dw = kernel_gradient + i * units;
+        for (long k = 0; k < units * LANES; k += LANES) store(dw + k, load(dw + k) + load(rows + k));
     }
     for (; i < inputs; i++) {
         for (long u = 0; u < units; u++) {
@@ -212,15 +216,20 @@ INLINE void dense_kernel_gradient_wide(long inputs, long units, const float *x, 
 /// rows (1..DENSE_INPUT_ROWS) input-gradient values per sample of a group of up to 16 (one per
 /// lane): kernel rows `w` times the group's transposed output gradients `gt` (count units,
 /// 16 lanes each). The first units' chunk starts from the first product; later chunks go on from
-/// the sums the earlier ones wrote to `dx` (sample n's row at n · inputs).
+/// the sums the earlier ones wrote to `dx` (sample n's row at n · inputs). A whole tile of 16
+/// rows goes to and from `dx` transposed in registers, a vector per sample.
 INLINE void input_gradient_tile(long rows, long units, const float *w, const float *gt, long count, int first,
                                 float *dx, long inputs, long lanes) {
-    v16 sums[DENSE_INPUT_ROWS];
+    v16 sums[LANES];  // DENSE_INPUT_ROWS ≤ 16 of them
     long u = 0;
     if (first) {
         v16 g0 = load(gt);
         UNROLL for (long r = 0; r < rows; r++) sums[r] = w[r * units] * g0;
         u = 1;
+    } else if (rows == LANES) {
+        // Sample n's 16 values are a row of dx: read as vectors and transposed.
+        UNROLL for (long n = 0; n < LANES; n++) sums[n] = n < lanes ? load(dx + n * inputs) : zero();
+        transpose16(sums);
     } else {
         UNROLL for (long r = 0; r < rows; r++) {
             sums[r] = zero();
@@ -233,6 +242,11 @@ INLINE void input_gradient_tile(long rows, long units, const float *w, const flo
         __builtin_prefetch(next + u * rows);
         v16 gu = load(gt + u * LANES);
         UNROLL for (long r = 0; r < rows; r++) sums[r] += w[r * units + u] * gu;
+    }
+    if (rows == LANES) {
+        transpose16(sums);
+        for (long n = 0; n < lanes; n++) store(dx + n * inputs, sums[n]);
+        return;
     }
     float out[DENSE_INPUT_ROWS * LANES];
     UNROLL for (long r = 0; r < rows; r++) store(out + r * LANES, sums[r]);

@@ -67,3 +67,30 @@ INLINE long min_l(long a, long b) { return a < b ? a : b; }
 typedef struct { long lo, hi; } span;
 
 INLINE long count_of(span s) { return s.hi - s.lo; }
+
+/// Transposes the 16×16 matrix whose rows are `m`'s vectors: row i, lane l becomes row l,
+/// lane i. Four stages swap the off-diagonal blocks of 8, 4, 2, then 1; moves only, no arithmetic.
+INLINE void transpose16(v16 m[LANES]) {
+    UNROLL for (long i = 0; i < 8; i++) {
+        v16 a = m[i], c = m[i + 8];
+        m[i] = __builtin_shufflevector(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        m[i + 8] = __builtin_shufflevector(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    }
+    UNROLL for (long i = 0; i < LANES; i++) {
+        if (i & 4) continue;
+        v16 a = m[i], c = m[i + 4];
+        m[i] = __builtin_shufflevector(a, c, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+        m[i + 4] = __builtin_shufflevector(a, c, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    }
+    UNROLL for (long i = 0; i < LANES; i++) {
+        if (i & 2) continue;
+        v16 a = m[i], c = m[i + 2];
+        m[i] = __builtin_shufflevector(a, c, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        m[i + 2] = __builtin_shufflevector(a, c, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+    UNROLL for (long i = 0; i < LANES; i += 2) {
+        v16 a = m[i], c = m[i + 1];
+        m[i] = __builtin_shufflevector(a, c, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+        m[i + 1] = __builtin_shufflevector(a, c, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+}
