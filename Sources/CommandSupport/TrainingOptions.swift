@@ -11,37 +11,37 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), or idx:DIR for MNIST-layout IDX files.")
     var data = "synthetic"
 
-    @Option(help: "Passes over the training set.")
+    @Option(parsing: .unconditional, help: "Passes over the training set.")
     var epochs = 10
 
-    @Option(help: "Global batch: samples per optimiser step.")
+    @Option(parsing: .unconditional, help: "Global batch: samples per optimiser step.")
     var batchSize = 32
 
-    @Option(help: "Samples per microbatch, the unit of work whose gradient is summed the same way everywhere.")
+    @Option(parsing: .unconditional, help: "Samples per microbatch, the unit of work whose gradient is summed the same way everywhere.")
     var microbatch = 8
 
-    @Option(name: .customLong("lr"), help: "Learning rate (default: 0.001 for adam, 0.01 for sgd).")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Learning rate (default: 0.001 for adam, 0.01 for sgd).")
     var learningRate: Double?
 
     @Option(help: "Optimiser: adam or sgd.")
     var optimizer = "adam"
 
-    @Option(help: "Momentum for sgd (0 = none).")
+    @Option(parsing: .unconditional, help: "Momentum for sgd (0 = none).")
     var momentum = 0.0
 
-    @Option(help: "Seed for the initial weights and the sample order.")
+    @Option(parsing: .unconditional, help: "Seed for the initial weights and the sample order.")
     var seed: UInt64 = 1
 
-    @Option(help: "Fraction of the training set, from its end, held out for validation.")
+    @Option(parsing: .unconditional, help: "Fraction of the training set, from its end, held out for validation.")
     var validationSplit = 0.1
 
-    @Option(help: "Use only the first N training samples.")
+    @Option(parsing: .unconditional, help: "Use only the first N training samples.")
     var trainLimit: Int?
 
-    @Option(help: "Use only the first N test samples.")
+    @Option(parsing: .unconditional, help: "Use only the first N test samples.")
     var testLimit: Int?
 
-    @Option(help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
+    @Option(parsing: .unconditional, help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
     var checkpointEvery: Int?
 
     /// The run configuration these flags describe.

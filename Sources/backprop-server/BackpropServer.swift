@@ -19,13 +19,13 @@ struct BackpropServer: ParsableCommand {
 
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "TCP port to listen on (0 picks a free one; see the run directory's endpoint file).")
+    @Option(parsing: .unconditional, help: "TCP port to listen on (0 picks a free one; see the run directory's endpoint file).")
     var port = 5555
 
     @Option(help: "Interface to listen on: 127.0.0.1 (default, this machine only) or an address; * for all.")
     var host = "127.0.0.1"
 
-    @Option(help: "Workers that must join before training starts.")
+    @Option(parsing: .unconditional, help: "Workers that must join before training starts.")
     var workersMin = 1
 
     @Option(help: "Directory of CurveZMQ keys (from `backprop keys generate`): admit only workers listed in its authorized_workers, and encrypt all traffic.")
@@ -34,7 +34,7 @@ struct BackpropServer: ParsableCommand {
     @Flag(help: "Allow listening on an interface other than loopback without --keys (anyone who can reach the port can join).")
     var insecure = false
 
-    @Option(help: "Seconds of silence after which a worker is dropped and its microbatches go to others.")
+    @Option(parsing: .unconditional, help: "Seconds of silence after which a worker is dropped and its microbatches go to others.")
     var workerTimeout = 5.0
 
     @OptionGroup var start: RunStartOptions

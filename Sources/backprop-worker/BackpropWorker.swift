@@ -20,7 +20,7 @@ struct BackpropWorker: ParsableCommand {
     @Option(help: "Refuse to train any model but this one (a preset or spec).")
     var model: String?
 
-    @Option(help: "Seconds to keep trying when the server is absent or silent before giving up.")
+    @Option(parsing: .unconditional, help: "Seconds to keep trying when the server is absent or silent before giving up.")
     var serverTimeout = 30.0
 
     @Option(help: "Directory for worker-<id>.jsonl (default: the server's run directory, if it exists on this machine).")
@@ -32,7 +32,7 @@ struct BackpropWorker: ParsableCommand {
     @Option(help: "The server's public key file (server.pub), with --key.")
     var serverKey: String?
 
-    @Option(help: .hidden)
+    @Option(parsing: .unconditional, help: .hidden)
     var protocolVersion: UInt16?
 
     func validate() throws {

@@ -18,7 +18,7 @@ struct PerceptronDemo: ParsableCommand {
     @Option(help: "Gate to learn: or, and (xor cannot be learned; see `backprop demo xor`).")
     var gate = "or"
 
-    @Option(help: "Learning rate of the perceptron rule.")
+    @Option(parsing: .unconditional, help: "Learning rate of the perceptron rule.")
     var lr = 0.1
 
     func validate() throws {

@@ -19,7 +19,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Model spec or preset (default: the one recorded in the checkpoint).")
     var model: String?
 
-    @Option(help: "Use only the first N test samples.")
+    @Option(parsing: .unconditional, help: "Use only the first N test samples.")
     var testLimit: Int?
 
     @Flag(help: "Print the result as JSON.")

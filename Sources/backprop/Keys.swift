@@ -23,7 +23,7 @@ struct GenerateKeys: ParsableCommand {
     @Argument(help: "Directory for the key files (created if missing).")
     var directory: String
 
-    @Option(help: "Number of worker key pairs to write (1...1000).")
+    @Option(parsing: .unconditional, help: "Number of worker key pairs to write (1...1000).")
     var workers = 1
 
     func validate() throws {

@@ -19,7 +19,7 @@ struct Logs: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Refresh live until the run ends; plain lines when standard output is not a terminal.")
     var follow = false
 
-    @Option(help: "Seconds between refreshes with --follow.")
+    @Option(parsing: .unconditional, help: "Seconds between refreshes with --follow.")
     var interval = 1.0
 
     @Option(help: ArgumentHelp("Print one table as CSV instead of the report: history, workers or steps.", valueName: "TABLE"))

@@ -18,7 +18,7 @@ struct Train: ParsableCommand {
 
     @OptionGroup var start: RunStartOptions
 
-    @Option(help: "Threads computing microbatches at once, 1 to 64. The weights are the same bits with any number.")
+    @Option(parsing: .unconditional, help: "Threads computing microbatches at once, 1 to 64. The weights are the same bits with any number.")
     var threads = 1
 
     @Flag(help: "Print only the final test line.")

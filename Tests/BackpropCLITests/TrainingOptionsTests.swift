@@ -72,6 +72,17 @@ final class TrainingOptionsTests: XCTestCase {
         assertUsageError(train(["--momentum", "0.9"]), naming: "--momentum")
     }
 
+    /// A negative number is the option's value, so the message names what is wrong with it, not a missing value.
+    func testNegativeNumbersAreValuesThatFailTheirRangeCheck() {
+        for (flag, value, message) in [("--lr", "-1", "positive"), ("--epochs", "-3", "at least 1"),
+                                       ("--validation-split", "-0.1", "-0.1"), ("--seed", "-1", "'-1' is invalid")] {
+            let result = train([flag, value])
+            assertUsageError(result, naming: flag)
+            XCTAssertTrue(result.stderr.contains(message), "\(flag) \(value): \(result.stderr)")
+            XCTAssertFalse(result.stderr.contains("Missing value"), "\(flag) \(value): \(result.stderr)")
+        }
+    }
+
     func testAModelThatDoesNotFitTheData() {
         assertOneLineError(train(["--model", "mnist-cnn"]), mentions: ["10 outputs", "2 classes"])
     }
