@@ -8,7 +8,7 @@ struct SeedWriter {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let report = GradientReport(microbatch: 1, samples: 8, lossSum: 2.5, correct: 6, computeSeconds: 0.01, values: [1, -2, 0.5, 3])
         let bodies: [Body] = [
-            .join(name: "worker-1", pid: 42, model: "seed-cnn"), .welcome(configJSON: #"{"epochs":1}"#), .ready,
+            .join(name: "worker-1", pid: 42, model: "seed-cnn"), .welcome(configJSON: #"{"epochs":1}"#), .ready(sharedFile: nil), .ready(sharedFile: "/dev/shm/backprop-1-a-1-x"),
             .assignment(epoch: 1, microbatches: [MicrobatchRef(index: 0, positions: 0..<8), MicrobatchRef(index: 1, positions: 8..<16)], weights: [0, 1, 2, 3]),
             .gradients(report), .heartbeat, .leave(reason: "finished"), .shutdown(reason: "done"), .error(reason: "no"), .rejoin(reason: "again"),
         ]

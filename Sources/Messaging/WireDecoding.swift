@@ -89,7 +89,8 @@ public struct Envelope {
             throw .oversized(what: "payload elements", size: count, limit: maxElements)
         }
         let elements = Int(count)
-        if let expected = limits.parameterCount, elements != expected {
+        // None at all: the values are in the sender's shared-memory file.
+        if let expected = limits.parameterCount, elements != expected, elements != 0 {
             throw .elementCountMismatch(expected: expected, got: count)
         }
         return elements
@@ -234,8 +235,12 @@ extension Body {
         case .welcome:
             self = .welcome(configJSON: try Self.text(body, kind: kind))
         case .ready:
-            try Self.requireEmpty(body, kind: kind)
-            self = .ready
+            // Empty, or an absolute path (no NUL, at most 4096 bytes).
+            let path = try Self.text(body, kind: kind)
+            guard path.isEmpty || (path.hasPrefix("/") && !path.utf8.contains(0) && body.count <= 4096) else {
+                throw .malformedBody("ready body must be empty or an absolute path, got \(body.count) bytes")
+            }
+            self = .ready(sharedFile: path.isEmpty ? nil : path)
         case .heartbeat:
             try Self.requireEmpty(body, kind: kind)
             self = .heartbeat

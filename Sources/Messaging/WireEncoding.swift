@@ -11,7 +11,9 @@ extension Message {
             writer.writeBody(JoinJSON.encode(name: name, pid: pid, model: model))
         case .welcome(let text), .leave(let text), .shutdown(let text), .error(let text), .rejoin(let text):
             writer.writeBody(Array(text.utf8))
-        case .ready, .heartbeat:
+        case .ready(let sharedFile):
+            writer.writeBody(Array((sharedFile ?? "").utf8))
+        case .heartbeat:
             writer.writeBody([])
         case .assignment(let epoch, let microbatches, _):
             writer.writeAssignmentBody(epoch: epoch, count: microbatches.count) { microbatches[$0] }

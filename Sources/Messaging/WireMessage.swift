@@ -4,7 +4,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case join = 1
     /// Server → worker: the assigned worker id (in `sender`), the run id and the run config.
     case welcome
-    /// Worker → server: the worker has loaded its data.
+    /// Worker → server: the worker has loaded its data (and may name a shared-memory file).
     case ready
     /// Server → worker: microbatches to compute against the weights of `step`.
     case assignment
@@ -107,11 +107,13 @@ public enum Body: Equatable, Sendable {
     case join(name: String, pid: Int, model: String?)
     /// Server → worker: the run config as JSON text (opaque to Messaging).
     case welcome(configJSON: String)
-    /// Worker → server: data loaded.
-    case ready
-    /// Server → worker: microbatches to compute in `epoch`, and the weights to compute them with.
+    /// Worker → server: data loaded; with a path, the worker's `SharedPayloads` file, through which it
+    /// would take its weights and give its gradients instead of in payloads.
+    case ready(sharedFile: String?)
+    /// Server → worker: microbatches to compute in `epoch`, and the weights to compute them with
+    /// (none: they are in the worker's shared-memory file).
     case assignment(epoch: Int, microbatches: [MicrobatchRef], weights: [Float])
-    /// Worker → server: one microbatch's gradient.
+    /// Worker → server: one microbatch's gradient (no values: it is in the worker's shared-memory file).
     case gradients(GradientReport)
     /// Either way: still alive.
     case heartbeat
@@ -187,7 +189,9 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
             if let model { fields.append("model=\(Self.quoted(model))") }
         case .welcome(let configJSON):
             fields.append("config=\(configJSON.utf8.count)B")
-        case .ready, .heartbeat:
+        case .ready(let sharedFile):
+            if let sharedFile { fields.append("shared=\(Self.quoted(sharedFile))") }
+        case .heartbeat:
             break
         case .assignment(let epoch, let microbatches, let weights):
             // Saturating: a hostile assignment can name ranges whose sizes add up past Int.max.

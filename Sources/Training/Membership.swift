@@ -1,3 +1,5 @@
+import Messaging
+
 /// The server's view of one worker.
 struct WorkerRecord {
     enum State: String {
@@ -15,6 +17,10 @@ struct WorkerRecord {
     let pid: Int
     var state: State = .loading
     var lastSeen: Double
+    /// The worker's shared-memory file, when it is on this machine and offered one.
+    var shared: SharedPayloads?
+    /// The step whose weights are in `shared`'s slot 0 (-1: none yet).
+    var sharedStep = -1
 }
 
 /// The workers the server has met: the live ones in the order they joined (which is id order),
@@ -72,6 +78,14 @@ struct Membership {
 
     mutating func setState(_ index: Int, _ state: WorkerRecord.State) {
         workers[index].state = state
+    }
+
+    mutating func share(_ index: Int, _ file: SharedPayloads) {
+        workers[index].shared = file
+    }
+
+    mutating func setSharedStep(_ index: Int, _ step: Int) {
+        workers[index].sharedStep = step
     }
 
     /// Forgets a live worker, remembering why for when it speaks again.

@@ -71,6 +71,8 @@ public final class ParameterServer: StepGradientSource {
         var metrics: [BatchMetrics] = []
         /// Received gradients not yet added (only past `summed`).
         var payloads: [HeldFrame] = []
+        /// For a received gradient in its worker's shared-memory file (instead of `payloads`), that file.
+        var sharedFiles: [SharedPayloads?] = []
         /// Microbatches `[0, summed)` are in the step's sum.
         var summed = 0
         /// Workers whose gradients were accepted.
@@ -92,6 +94,8 @@ public final class ParameterServer: StepGradientSource {
             metrics.removeAll(keepingCapacity: true)
             metrics.append(contentsOf: repeatElement(BatchMetrics(), count: count))
             while payloads.count < count { payloads.append(HeldFrame()) }
+            sharedFiles.removeAll(keepingCapacity: true)
+            sharedFiles.append(contentsOf: repeatElement(nil, count: count))
             summed = 0
             contributors.removeAll(keepingCapacity: true)
         }
@@ -115,6 +119,7 @@ public final class ParameterServer: StepGradientSource {
         mutating func finish() {
             isCollecting = false
             for payload in payloads where payload.isHolding { payload.release() }
+            for index in sharedFiles.indices { sharedFiles[index] = nil }
         }
     }
 
@@ -248,8 +253,6 @@ public final class ParameterServer: StepGradientSource {
     private func deal(parameters: [Float]) {
         let started = monotonicSeconds()
         defer { clock.assign += monotonicSeconds() - started }
-        let weights = stepWeights ?? snapshot(parameters)
-        stepWeights = weights
         pending.removeAll(keepingCapacity: true)
         for index in collection.owner.indices where collection.owner[index] == 0 && !collection.received[index] {
             pending.append(index)
@@ -257,12 +260,23 @@ public final class ParameterServer: StepGradientSource {
         let active = members.count(in: .active)
         var k = 0
         var lost: [UInt32] = []
-        for worker in members.workers where worker.state == .active {
+        for (position, worker) in members.workers.enumerated() where worker.state == .active {
             let share = pending[pending.count * k / active..<pending.count * (k + 1) / active]
             k += 1
             guard !share.isEmpty else { continue }
+            // A worker with a shared file finds the weights in its slot 0, written once per step.
+            var weights: PayloadBuffer?
+            if let shared = worker.shared {
+                if worker.sharedStep != collection.version {
+                    parameters.withUnsafeBufferPointer { shared.slot(0).update(from: $0.baseAddress!, count: $0.count) }
+                    members.setSharedStep(position, collection.version)
+                }
+            } else {
+                weights = stepWeights ?? snapshot(parameters)
+                stepWeights = weights
+            }
             writer.assignment(runID: runID, step: UInt64(collection.version), epoch: collection.epoch, count: share.count,
-                              elementCount: weights.count) { entry in
+                              elementCount: weights?.count ?? 0) { entry in
                 let index = share[share.startIndex + entry]
                 return MicrobatchRef(index: index, positions: collection.microbatches[index])
             }
@@ -296,7 +310,7 @@ public final class ParameterServer: StepGradientSource {
         while collection.summed < collection.microbatches.count, collection.received[collection.summed] {
             let index = collection.summed
             let payload = collection.payloads[index]
-            let bytes = payload.bytes
+            let bytes = collection.sharedFiles[index]?.bytes(1 + index) ?? payload.bytes
             precondition(bytes.count == count * MemoryLayout<Float>.size, "a held gradient of the wrong size")
             #if _endian(little)
             let aligned = Int(bitPattern: bytes.baseAddress) % MemoryLayout<Float>.alignment == 0
@@ -310,7 +324,8 @@ public final class ParameterServer: StepGradientSource {
                 alignedScratch.withUnsafeMutableBufferPointer { LittleEndianFloats.load(bytes, into: $0) }
                 step.add(alignedScratch, metrics: collection.metrics[index])
             }
-            payload.release()
+            if payload.isHolding { payload.release() }
+            collection.sharedFiles[index] = nil
             collection.summed += 1
         }
     }
@@ -429,7 +444,19 @@ public final class ParameterServer: StepGradientSource {
                                              body: .gradients(GradientReport(stats, values: []))), known: known)
             }
             members.touch(known, now: monotonicSeconds())
-            return accept(stats, step: envelope.step, from: members.workers[known].id)
+            let worker = members.workers[known]
+            guard envelope.payload.isEmpty else { return accept(stats, step: envelope.step, from: worker.id, shared: nil) }
+            // No values: they are in the worker's shared file, slot 1 + microbatch.
+            guard let shared = worker.shared, stats.microbatch + 1 < shared.slots else {
+                return reject(Int(worker.id), "gradients for microbatch \(stats.microbatch) without values, and no shared file slot for them")
+            }
+            let started = monotonicSeconds()
+            let bad = LittleEndianFloats.firstNonFinite(in: shared.bytes(1 + stats.microbatch))
+            if collection.isCollecting { clock.sum += monotonicSeconds() - started }
+            if let bad {
+                return reject(Int(worker.id), "\(WireError.nonFiniteGradient(index: bad)) (in the shared file)")
+            }
+            return accept(stats, step: envelope.step, from: worker.id, shared: shared)
         }
         do throws(WireError) {
             handleMessage(try Message(envelope), known: known)
@@ -468,8 +495,10 @@ public final class ParameterServer: StepGradientSource {
         }
         members.touch(known, now: monotonicSeconds())
         switch message.body {
-        case .ready:
-            if worker.state == .loading { members.setState(known, .ready) }
+        case .ready(let sharedFile):
+            guard worker.state == .loading else { break }
+            if let sharedFile { useSharedFile(sharedFile, of: known) }
+            members.setState(known, .ready)
         case .heartbeat:
             break
         case .gradients:
@@ -479,6 +508,20 @@ public final class ParameterServer: StepGradientSource {
             lose(worker.id, reason: "left: \(reason)", event: .workerLeft(worker: Int(worker.id), reason: reason))
         case .join, .welcome, .assignment, .shutdown, .error, .rejoin:
             reject(Int(worker.id), "a worker may not send \(message.body.kind)")
+        }
+    }
+
+    /// Maps the shared-memory file a worker on this machine named in its ready message, and removes
+    /// its name; a file that cannot be used is logged, and the worker gets payloads instead.
+    private func useSharedFile(_ path: String, of known: Int) {
+        let worker = members.workers[known]
+        let perStep = (run.config.batchSize + run.config.microbatch - 1) / max(run.config.microbatch, 1)
+        do throws(SharedPayloadsError) {
+            let file = try SharedPayloads.open(path: path, slots: 1 + perStep, elements: run.model.parameterCount)
+            file.removeName()
+            members.share(known, file)
+        } catch {
+            reject(Int(worker.id), "cannot share memory with worker \(worker.id): \(error); sending payloads instead")
         }
     }
 
@@ -506,8 +549,9 @@ public final class ParameterServer: StepGradientSource {
                      body: .welcome(configJSON: welcome)), to: routing)
     }
 
-    /// Takes a member's checked gradients: keeps the payload where libzmq put it (frame 3 of `inbox`) until it is summed.
-    private func accept(_ stats: GradientStats, step: UInt64, from id: UInt32) {
+    /// Takes a member's checked gradients: keeps the payload where libzmq put it (frame 3 of `inbox`),
+    /// or the worker's shared file, until it is summed.
+    private func accept(_ stats: GradientStats, step: UInt64, from id: UInt32, shared: SharedPayloads?) {
         guard collection.isCollecting, Int(step) == collection.version else {
             return reject(Int(id), "stale gradients for step \(step); the server is at step \(collection.isCollecting ? collection.version : -1)")
         }
@@ -518,7 +562,11 @@ public final class ParameterServer: StepGradientSource {
         guard stats.samples == collection.microbatches[index].count else {
             return reject(Int(id), "microbatch \(index) has \(collection.microbatches[index].count) samples, the worker reported \(stats.samples)")
         }
-        inbox.move(3, to: collection.payloads[index])
+        if let shared {
+            collection.sharedFiles[index] = shared
+        } else {
+            inbox.move(3, to: collection.payloads[index])
+        }
         collection.received[index] = true
         collection.metrics[index] = BatchMetrics(lossSum: stats.lossSum, correct: stats.correct, count: stats.samples)
         collection.contributors.insert(id)

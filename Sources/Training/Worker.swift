@@ -75,11 +75,26 @@ public final class Worker {
             }
             let sink = logSink(workerID: workerID, info: info)
             try socket.setMaxMessageSize(Int64(run.model.parameterCount * 4 + (1 << 20)))
-            send(socket, Message(runID: runID, sender: workerID, step: 0, body: .ready))
-            if case .done(let outcome) = try work(socket, run: run, workerID: workerID, runID: runID, sink: sink) {
+            let shared = sharedFile(run: run, workerID: workerID, runID: runID)
+            defer { shared?.removeName() }
+            send(socket, Message(runID: runID, sender: workerID, step: 0, body: .ready(sharedFile: shared?.path)))
+            if case .done(let outcome) = try work(socket, run: run, shared: shared, workerID: workerID, runID: runID, sink: sink) {
                 return outcome
             }
         }
+    }
+
+    /// On the server's machine (its Unix socket), a new shared-memory file for this membership:
+    /// the weights and one slot per microbatch of a step, when that is at most 1 GiB and /dev/shm
+    /// has room. Nil otherwise; the server then sends and takes the values in payloads.
+    private func sharedFile(run: PreparedRun, workerID: UInt32, runID: UInt64) -> SharedPayloads? {
+        guard options.server.hasPrefix("ipc://") else { return nil }
+        let perStep = (run.config.batchSize + run.config.microbatch - 1) / max(run.config.microbatch, 1)
+        let slots = 1 + perStep
+        guard SharedPayloads.byteCount(slots: slots, elements: run.model.parameterCount) <= 1 << 30 else { return nil }
+        var generator = SystemRandomNumberGenerator()
+        let name = "\(getpid())-\(String(runID, radix: 16))-\(workerID)-\(String(generator.next(), radix: 36))"
+        return try? SharedPayloads.create(name: name, slots: slots, elements: run.model.parameterCount)
     }
 
     // MARK: - Joining
@@ -128,8 +143,9 @@ public final class Worker {
 
     // MARK: - Working
 
-    private func work(_ socket: ZMQSocket, run: PreparedRun, workerID: UInt32, runID: UInt64, sink: any EventSink) throws -> MembershipEnd {
-        let steps = StepComputer(run: run, socket: socket, runID: runID, workerID: workerID)
+    private func work(_ socket: ZMQSocket, run: PreparedRun, shared: SharedPayloads?, workerID: UInt32, runID: UInt64,
+                      sink: any EventSink) throws -> MembershipEnd {
+        let steps = StepComputer(run: run, socket: socket, shared: shared, runID: runID, workerID: workerID)
         // Received frames are read where libzmq put them, and the storage is reused for every message.
         let inbox = ReceivedFrames()
         let limits = MessageLimits(parameterCount: run.model.parameterCount)
@@ -177,8 +193,11 @@ public final class Worker {
             }
             guard let message else {
                 let wait = lastHeard - idleSince
-                guard let done = steps.compute(envelope) else {
-                    sink.record(.messageRejected(worker: 0, reason: "assignment outside the training set"))
+                let done: StepComputer.Done
+                switch steps.compute(envelope) {
+                case .success(let result): done = result
+                case .failure(let problem):
+                    sink.record(.messageRejected(worker: 0, reason: problem.reason))
                     continue
                 }
                 lastSent = monotonicSeconds()
@@ -233,7 +252,9 @@ public final class Worker {
 }
 
 /// Computes a worker's assignments: each microbatch against the weights where libzmq received
-/// them, its gradient straight into a buffer that libzmq then sends without a copy.
+/// them, its gradient straight into a buffer that libzmq then sends without a copy. With a
+/// shared-memory file, an assignment without weights means they are in the file's slot 0, and
+/// each gradient goes into the file (slot 1 + its microbatch index) with a message saying so.
 ///
 /// What it needs from step to step is kept here, so a steady-state step allocates nothing of
 /// its own: the model's workspace, the decoded microbatch list, the gradient buffers, the
@@ -247,14 +268,16 @@ private final class StepComputer {
     private let workerID: UInt32
     private let computer: GradientComputer
     private let gradients: PayloadPool
+    private let shared: SharedPayloads?
     private var writer = FrameWriter()
     private var orders: (epoch: Int, order: [Int])?
     /// Where weights that are not 4-byte aligned in libzmq's buffer are copied (rare).
     private var alignedWeights: UnsafeMutablePointer<Float>?
 
-    init(run: PreparedRun, socket: ZMQSocket, runID: UInt64, workerID: UInt32) {
+    init(run: PreparedRun, socket: ZMQSocket, shared: SharedPayloads?, runID: UInt64, workerID: UInt32) {
         self.run = run
         self.socket = socket
+        self.shared = shared
         self.runID = runID
         self.workerID = workerID
         computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
@@ -273,35 +296,49 @@ private final class StepComputer {
         var bytesSent = 0
     }
 
-    /// Computes `assignment`'s microbatches with the weights in `envelope`'s payload, sending each
-    /// gradient as soon as it is done; nil (nothing sent) when a microbatch lies outside the training set.
-    func compute(_ envelope: Envelope) -> Done? {
+    /// Why an assignment was not computed.
+    struct Refusal: Error {
+        var reason: String
+    }
+
+    /// Computes `assignment`'s microbatches with the weights in `envelope`'s payload (or, without
+    /// one, in the shared file), sending each gradient as soon as it is done; a refusal (nothing
+    /// sent) when a microbatch lies outside the training set or the weights are nowhere.
+    func compute(_ envelope: Envelope) -> Result<Done, Refusal> {
         let epoch = assignment.epoch
         if orders?.epoch != epoch {
             orders = (epoch, EpochPlan.order(sampleCount: run.train.count, epoch: epoch, seed: run.config.seed))
         }
         guard let order = orders?.order,
               assignment.microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
-        else { return nil }
+        else { return .failure(Refusal(reason: "assignment outside the training set")) }
         let count = run.model.parameterCount
-        let weights = floats(envelope.payload, count: count)
+        let inFile = envelope.payload.isEmpty
+        if inFile {
+            guard let shared else { return .failure(Refusal(reason: "assignment without weights, and no shared file")) }
+            guard assignment.microbatches.allSatisfy({ $0.index + 1 < shared.slots }) else {
+                return .failure(Refusal(reason: "assignment of a microbatch past the shared file's \(shared.slots - 1) slots"))
+            }
+        }
+        let weights = inFile ? UnsafePointer(shared!.slot(0)) : floats(envelope.payload, count: count)
         var done = Done()
         for ref in assignment.microbatches {
             let started = monotonicSeconds()
-            let gradient = gradients.take()
-            let metrics = computer.compute(order: order, positions: ref.positions, parameters: weights, gradient: gradient.values)
+            let gradient = inFile ? nil : gradients.take()
+            let values = gradient?.values ?? shared!.slot(1 + ref.index)
+            let metrics = computer.compute(order: order, positions: ref.positions, parameters: weights, gradient: values)
             let computed = monotonicSeconds()
             done.computeSeconds += computed - started
             done.samples += metrics.count
             let stats = GradientStats(microbatch: ref.index, samples: metrics.count, lossSum: metrics.lossSum,
                                       correct: metrics.correct, computeSeconds: computed - started)
-            writer.gradients(runID: runID, sender: workerID, step: envelope.step, stats: stats, elementCount: count)
+            writer.gradients(runID: runID, sender: workerID, step: envelope.step, stats: stats, elementCount: inFile ? 0 : count)
             if (try? socket.send(routing: nil, header: writer.header, body: writer.body, payload: gradient, dontWait: true)) ?? false {
-                done.bytesSent += writer.header.count + writer.body.count + count * MemoryLayout<Float>.size
+                done.bytesSent += writer.header.count + writer.body.count + (inFile ? 0 : count * MemoryLayout<Float>.size)
             }
             done.sendSeconds += monotonicSeconds() - computed
         }
-        return done
+        return .success(done)
     }
 
     /// The weights in a received payload as Float32 values: the payload itself when it is aligned

@@ -20,7 +20,34 @@ final class ExactnessTests: XCTestCase {
             for worker in cluster.workers {
                 XCTAssertEqual(worker.wait(timeout: 10), 0, worker.output)
             }
+            // Without a writable /dev/shm, every worker falls back to payloads.
+            if count > 1, FileManager.default.isWritableFile(atPath: "/dev/shm") { try assertOnlyTheLocalWorkerSharedMemory(cluster) }
         }
+    }
+
+    /// The worker on the Unix socket took its weights and gave its gradients through a shared-memory
+    /// file (its messages carry no values), the TCP ones in payloads; no file is left in /dev/shm.
+    private func assertOnlyTheLocalWorkerSharedMemory(_ cluster: TestCluster) throws {
+        let joined = cluster.events().filter { $0["event"] as? String == "worker_joined" }
+        let payloadBytes = 5_729 * 4  // seed-cnn's parameters
+        for (k, worker) in cluster.workers.enumerated() {
+            let id = try XCTUnwrap(joined.first { $0["pid"] as? Int == Int(worker.pid) }?["worker"] as? Int)
+            let steps = readEvents(cluster.runDirectory + "/worker-\(id).jsonl").filter { $0["event"] as? String == "worker_step" }
+            XCTAssertFalse(steps.isEmpty, "worker \(id) logged no steps")
+            let local = k == cluster.workers.count - 1
+            for step in steps {
+                let sent = try XCTUnwrap(step["bytes_sent"] as? Int), received = try XCTUnwrap(step["bytes_received"] as? Int)
+                if local {
+                    XCTAssertLessThan(sent + received, 1_000, "the local worker sent or received values: \(step)")
+                } else {
+                    XCTAssertGreaterThan(sent, payloadBytes, "a TCP worker sent no gradient values: \(step)")
+                }
+            }
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { name in
+            cluster.workers.contains { name.hasPrefix("backprop-\($0.pid)-") }
+        }
+        XCTAssertEqual(left, [], "shared-memory files outlived their workers")
     }
 
     func testAWorkerKilledMidRunChangesNothing() throws {

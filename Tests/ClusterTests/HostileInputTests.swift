@@ -79,6 +79,49 @@ final class HostileInputTests: XCTestCase {
         print("garbage flood: \(rejected) messages rejected and logged in \(String(format: "%.1f", seconds)) s of training (\(Int(Double(rejected) / seconds)) per second absorbed; \(sent) queued by the rogue, \(oversized) oversized frames)")
     }
 
+    /// A member speaking the protocol by hand: a shared-memory file of the wrong size is refused
+    /// (and left alone), so its weights come in payloads; its gradients without values, which only
+    /// a member with a shared file may send, are rejected.
+    func testAMemberCannotShareAnUnusableFileOrSendGradientsWithoutValues() throws {
+        let cluster = try TestCluster(self, workersMin: 1, flags: SmallRun(trainLimit: 2_000, epochs: 1).flags)
+        let context = try ZMQContext()
+        defer { context.close() }
+        let member = try ZMQSocket(context: context, kind: .dealer)
+        defer { member.close() }
+        try member.connect(cluster.endpoint)
+        func next(_ kind: MessageKind) throws -> Message {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if let frames = try member.receive(timeoutMilliseconds: 200),
+                   let message = try? Message(frames: frames, limits: MessageLimits()), message.kind == kind {
+                    return message
+                }
+            }
+            throw NSError(domain: "HostileInputTests", code: 1, userInfo: [NSLocalizedDescriptionKey: "no \(kind) from the server"])
+        }
+        _ = try member.send(Message(runID: 0, sender: 0, step: 0, body: .join(name: "by-hand", pid: Int(getpid()), model: nil)).encoded(), dontWait: true)
+        let welcome = try next(.welcome)
+        let (runID, id) = (welcome.runID, welcome.sender)
+
+        let path = "/dev/shm/backprop-\(getpid())-hostile-\(UUID().uuidString)"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(count: 1_000)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try member.send(Message(runID: runID, sender: id, step: 0, body: .ready(sharedFile: path)).encoded(), dontWait: true)
+        let assignment = try next(.assignment)
+        guard case .assignment(_, let microbatches, let weights) = assignment.body else { return XCTFail("\(assignment)") }
+        XCTAssertEqual(weights.count, 5_729, "the weights should come in the payload")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), "the server removed a file it refused")
+
+        let first = try XCTUnwrap(microbatches.first)
+        let report = GradientReport(microbatch: first.index, samples: first.positions.count, lossSum: 1, correct: 0,
+                                    computeSeconds: 0.01, values: [])
+        _ = try member.send(Message(runID: runID, sender: id, step: assignment.step, body: .gradients(report)).encoded(), dontWait: true)
+        XCTAssertTrue(cluster.waitForEvent(timeout: 10) { ($0["reason"] as? String)?.contains("without values") == true },
+                      "value-less gradients were not rejected: \(cluster.events())")
+        let refusal = cluster.events().first { ($0["reason"] as? String)?.contains("cannot share memory") == true }
+        XCTAssertTrue((refusal?["reason"] as? String)?.contains("has 1000 bytes, expected") == true, "\(String(describing: refusal))")
+    }
+
     func testBadServerInputGivesOneClearLine() throws {
         let run = SmallRun(trainLimit: 300, epochs: 1)
         let busy = try TestCluster(self, workersMin: 1, flags: run.flags)

@@ -8,7 +8,12 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(Set(Samples.messages.map(\.kind)), Set(MessageKind.allCases))
         for message in Samples.messages {
             let frames = message.encoded()
-            let hasPayload = message.kind == .assignment || message.kind == .gradients
+            let hasPayload: Bool
+            switch message.body {
+            case .assignment(_, _, let weights): hasPayload = !weights.isEmpty
+            case .gradients(let report): hasPayload = !report.values.isEmpty
+            default: hasPayload = false
+            }
             XCTAssertEqual(frames.count, hasPayload ? 3 : 2, "\(message)")
             XCTAssertEqual(frames[0].count, 48)
             let decoded = try Message(frames: frames, limits: MessageLimits(parameterCount: hasPayload ? 6 : nil))
@@ -163,9 +168,10 @@ final class MessageTests: XCTestCase {
             Samples.message(.assignment).encoded(), limits: MessageLimits(parameterCount: 5),
             .elementCountMismatch(expected: 5, got: 6)
         )
-        let empty = Message(runID: 1, sender: 1, step: 1, body: .assignment(epoch: 0, microbatches: [], weights: []))
-        assertRejects(empty.encoded(), limits: MessageLimits(parameterCount: 6), .elementCountMismatch(expected: 6, got: 0))
         XCTAssertNoThrow(try Message(frames: frames, limits: MessageLimits(parameterCount: 6)))
+        // No values at all is the other size allowed: they are in the sender's shared-memory file.
+        let empty = Message(runID: 1, sender: 1, step: 1, body: .assignment(epoch: 0, microbatches: [], weights: []))
+        XCTAssertEqual(try Message(frames: empty.encoded(), limits: MessageLimits(parameterCount: 6)), empty)
     }
 
     func testRejectsOversized() {
@@ -244,7 +250,11 @@ final class MessageTests: XCTestCase {
     }
 
     func testRejectsBodiesOnEmptyKinds() {
+        // A ready body is empty or an absolute path.
         assertMalformed(rawFrames(kind: .ready, body: [1]))
+        assertMalformed(rawFrames(kind: .ready, body: Array("dev/shm/backprop-1".utf8)))
+        assertMalformed(rawFrames(kind: .ready, body: Array("/dev/shm/a\u{0}b".utf8)))
+        assertMalformed(rawFrames(kind: .ready, body: [UInt8(ascii: "/")] + [UInt8](repeating: UInt8(ascii: "a"), count: 4096)))
         assertMalformed(rawFrames(kind: .heartbeat, body: [0, 0]))
     }
 

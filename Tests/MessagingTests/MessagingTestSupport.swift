@@ -40,7 +40,8 @@ enum Samples {
         Message(runID: 0, sender: 0, step: 0, body: .join(name: "worker-1", pid: 4242, model: nil)),
         Message(runID: 0, sender: 0, step: 0, body: .join(name: "wörker \"two\"\n", pid: 7, model: "cnn-small")),
         Message(runID: 0xDEAD_BEEF, sender: 2, step: 0, body: .welcome(configJSON: #"{"model":"mlp","batch":64}"#)),
-        Message(runID: 0xDEAD_BEEF, sender: 2, step: 0, body: .ready),
+        Message(runID: 0xDEAD_BEEF, sender: 2, step: 0, body: .ready(sharedFile: nil)),
+        Message(runID: 0xDEAD_BEEF, sender: 2, step: 0, body: .ready(sharedFile: "/dev/shm/backprop-42-deadbeef-2-x")),
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 17, body: .assignment(
             epoch: 1,
             microbatches: [
@@ -55,6 +56,11 @@ enum Samples {
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 99, body: .shutdown(reason: "training finished")),
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 0, body: .error(reason: "")),
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 0, body: .rejoin(reason: "this server does not know worker 3")),
+        // Weights and gradients in a shared-memory file: no payload frame.
+        Message(runID: 0xDEAD_BEEF, sender: 0, step: 17, body: .assignment(
+            epoch: 1, microbatches: [MicrobatchRef(index: 1, positions: 80..<96)], weights: [])),
+        Message(runID: 0xDEAD_BEEF, sender: 2, step: 17, body: .gradients(GradientReport(
+            microbatch: 1, samples: 16, lossSum: 3.5, correct: 9, computeSeconds: 0.01, values: []))),
     ]
 
     static func message(_ kind: MessageKind) -> Message {
