@@ -115,8 +115,9 @@ public struct Envelope {
         guard samples >= 1 else {
             throw .malformedBody("gradients for microbatch \(microbatch): sample count is 0")
         }
-        guard lossSum.isFinite, lossSum >= 0 else {
-            throw .malformedBody("gradients for microbatch \(microbatch): loss sum \(lossSum) is not finite and ≥ 0")
+        guard lossSum.isFinite else { throw .nonFiniteLoss(microbatch: microbatch) }
+        guard lossSum >= 0 else {
+            throw .malformedBody("gradients for microbatch \(microbatch): loss sum \(lossSum) is negative")
         }
         guard correct <= samples else {
             throw .malformedBody("gradients for microbatch \(microbatch): \(correct) correct of \(samples) samples")

@@ -26,6 +26,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
     case malformedBody(String)
     /// A gradient value is NaN or infinite; `index` is the first such value.
     case nonFiniteGradient(index: Int)
+    /// A gradients message's loss sum is NaN or infinite.
+    case nonFiniteLoss(microbatch: Int)
     /// A text body is not valid UTF-8, or a join body is not the JSON object it must be.
     case badText(String)
 
@@ -58,6 +60,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
             "malformed body: \(reason)"
         case .nonFiniteGradient(let index):
             "gradient value at index \(index) is not finite"
+        case .nonFiniteLoss(let microbatch):
+            "the loss sum of microbatch \(microbatch) is not finite"
         case .badText(let reason):
             "bad text: \(reason)"
         }

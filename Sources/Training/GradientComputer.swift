@@ -1,4 +1,5 @@
 import Datasets
+import Messaging
 import NeuralNet
 
 /// Computes the gradient of one microbatch: the unit of work, done the same way wherever it runs.
@@ -51,6 +52,11 @@ public struct StepGradient {
             for i in 0..<sum.count { sum[i] += gradient[i] }
         }
         self.metrics += metrics
+    }
+
+    /// The index of the first NaN or infinite value of the sum, if any.
+    public var firstNonFinite: Int? {
+        values.withUnsafeBytes { LittleEndianFloats.firstNonFinite(in: $0) }
     }
 
     /// Divides the sum by the number of samples added: the mean gradient of the step.

@@ -417,26 +417,32 @@ public final class ParameterServer: StepGradientSource {
             let received = try socket.receive(into: inbox, timeoutMilliseconds: wait)
             if collection.isCollecting { clock.wait += monotonicSeconds() - started }
             guard received else { return }
-            handleReceived()
+            try handleReceived()
             wait = 0
         }
     }
 
     /// Handles the message in `inbox`: gradients straight from libzmq's buffers, the rest as `Message` values.
-    private func handleReceived() {
+    /// Throws `TrainingError.diverged` when a member's gradient or loss for this step is not finite.
+    private func handleReceived() throws {
         guard inbox.count >= 2 else { return reject(0, "a message with no frames after the routing id") }
         let known = members.index(routing: inbox[0])
         let envelope: Envelope
         var stats: GradientStats?
         do throws(WireError) {
             envelope = try Envelope(frameCount: inbox.count - 1, header: inbox[1], body: inbox[2], payload: inbox[3], limits: limits)
-            if envelope.kind == .gradients {
-                let started = monotonicSeconds()
-                defer { if collection.isCollecting { clock.sum += monotonicSeconds() - started } }
-                stats = try envelope.gradientStats()
-            }
         } catch {
             return refuse(error, from: known)
+        }
+        if envelope.kind == .gradients {
+            let started = monotonicSeconds()
+            defer { if collection.isCollecting { clock.sum += monotonicSeconds() - started } }
+            do throws(WireError) {
+                stats = try envelope.gradientStats()
+            } catch {
+                try divergedIfMember(error, envelope: envelope, known: known)
+                return refuse(error, from: known)
+            }
         }
         if let stats {
             guard let known, envelope.runID == runID, envelope.sender == members.workers[known].id else {
@@ -454,7 +460,9 @@ public final class ParameterServer: StepGradientSource {
             let bad = LittleEndianFloats.firstNonFinite(in: shared.bytes(1 + stats.microbatch))
             if collection.isCollecting { clock.sum += monotonicSeconds() - started }
             if let bad {
-                return reject(Int(worker.id), "\(WireError.nonFiniteGradient(index: bad)) (in the shared file)")
+                let error = WireError.nonFiniteGradient(index: bad)
+                try divergedIfMember(error, envelope: envelope, known: known)
+                return reject(Int(worker.id), "\(error) (in the shared file)")
             }
             return accept(stats, step: envelope.step, from: worker.id, shared: shared)
         }
@@ -463,6 +471,21 @@ public final class ParameterServer: StepGradientSource {
         } catch {
             refuse(error, from: known)
         }
+    }
+
+    /// A member's gradients for the step being collected whose values or loss are not finite: the
+    /// model has diverged (the same microbatch gives the same values on any worker), so training
+    /// stops before the step is applied, rather than waiting for a gradient that will never come.
+    private func divergedIfMember(_ error: WireError, envelope: Envelope, known: Int?) throws {
+        let what: String
+        switch error {
+        case .nonFiniteGradient(let index): what = "gradient (value \(index))"
+        case .nonFiniteLoss: what = "loss"
+        default: return
+        }
+        guard let known, collection.isCollecting, envelope.runID == runID, envelope.sender == members.workers[known].id,
+              Int(envelope.step) == collection.version else { return }
+        throw TrainingError.diverged(step: collection.version + 1, what: "worker \(envelope.sender)'s \(what)")
     }
 
     /// Logs a message that failed to decode; a peer of another protocol version is told so.

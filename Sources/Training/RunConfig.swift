@@ -75,6 +75,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case dataDoesNotFitModel(String)
     case checkpoint(path: String, reason: String)
     case runDirectory(path: String, reason: String)
+    /// A step's loss or gradient is no longer finite; its update was not applied.
+    case diverged(step: Int, what: String)
 
     public var description: String {
         switch self {
@@ -82,6 +84,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .dataDoesNotFitModel(let why): return why
         case let .checkpoint(path, reason): return "\(path): \(reason)"
         case let .runDirectory(path, reason): return "run directory \(path): \(reason)"
+        case let .diverged(step, what):
+            return "training diverged at step \(step): \(what) is not finite, so the step was not applied (try a lower --lr)"
         }
     }
 }

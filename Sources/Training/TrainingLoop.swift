@@ -104,6 +104,13 @@ public func trainStep(
     step.reset()
     try source.accumulate(microbatches: microbatches, epoch: epoch, order: order, version: optimizer.step,
                           parameters: parameters, into: &step)
+    // A NaN or infinity anywhere stays in the sum: one check of the step's sum and loss covers every microbatch.
+    if !step.metrics.lossSum.isFinite {
+        throw TrainingError.diverged(step: optimizer.step + 1, what: "the loss")
+    }
+    if let index = step.firstNonFinite {
+        throw TrainingError.diverged(step: optimizer.step + 1, what: "the gradient (value \(index))")
+    }
     let updateStart = monotonicSeconds()
     step.average()
     optimizer.update(&parameters, gradients: step.values)

@@ -83,6 +83,16 @@ final class TrainingOptionsTests: XCTestCase {
         }
     }
 
+    /// A learning rate that blows the weights up: one line naming the step, before a non-finite update.
+    func testADivergingRunStopsWithOneLine() {
+        let result = train(["--lr", "1e30"])
+        XCTAssertNotEqual(result.status, 0)
+        let lines = nonEmptyLines(result.stderr)
+        XCTAssertEqual(lines.count, 1, result.stderr)
+        XCTAssertTrue(lines.first?.contains("training diverged at step ") == true, result.stderr)
+        XCTAssertTrue(lines.first?.contains("try a lower --lr") == true, result.stderr)
+    }
+
     func testAModelThatDoesNotFitTheData() {
         assertOneLineError(train(["--model", "mnist-cnn"]), mentions: ["10 outputs", "2 classes"])
     }

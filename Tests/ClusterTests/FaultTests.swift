@@ -68,6 +68,22 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(frozen.output.contains("joining again: dropped after"), frozen.output)
     }
 
+    /// A diverging model's gradients are not finite on every worker: the server stops with one clear
+    /// line instead of waiting for a gradient it would accept, and the workers are told why.
+    func testADivergingRunStopsTheServerInsteadOfHanging() throws {
+        let run = SmallRun(trainLimit: 2_000, epochs: 2, learningRate: 1e30)
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
+        let workers = [try cluster.addWorker(), try cluster.addWorker(local: true)]
+        XCTAssertEqual(cluster.waitForServer(timeout: 60), 1, cluster.server.output)
+        XCTAssertTrue(cluster.server.output.contains("error: training diverged at step "), cluster.server.output)
+        let failed = cluster.events().first { $0["event"] as? String == "failed" }
+        XCTAssertTrue((failed?["reason"] as? String)?.contains("is not finite") == true, "\(String(describing: failed))")
+        for worker in workers {
+            XCTAssertEqual(worker.wait(timeout: 15), 0, worker.output)
+            XCTAssertTrue(worker.output.contains("training diverged"), worker.output)
+        }
+    }
+
     func testASlowWorkerOnlySlowsTheRun() throws {
         let run = SmallRun(trainLimit: 2_000, epochs: 1)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))

@@ -209,8 +209,8 @@ final class MessageTests: XCTestCase {
         }
         assertMalformed(frames { $0.samples = 0 })
         assertMalformed(frames { $0.lossSum = -1 })
-        assertMalformed(frames { $0.lossSum = .nan })
-        assertMalformed(frames { $0.lossSum = .infinity })
+        assertRejects(frames { $0.lossSum = .nan }, .nonFiniteLoss(microbatch: Samples.report.microbatch))
+        assertRejects(frames { $0.lossSum = .infinity }, .nonFiniteLoss(microbatch: Samples.report.microbatch))
         assertMalformed(frames { $0.correct = 17 })
         assertMalformed(frames { $0.computeSeconds = -0.5 })
         assertMalformed(frames { $0.computeSeconds = .infinity })
