@@ -419,7 +419,7 @@ def print_header(args, bp, samples):
           f"images: synthetic, synthetic10); every figure is the best of {EPOCHS} epochs")
     print("backprop train: microbatch min(batch, 16); --threads "
           + ("supported" if bp.threads_flag else "not in this build (2-thread rows n/a)"))
-    print(f"cluster: global batch {CLUSTER_BATCH}, microbatch {CLUSTER_MICROBATCH}; server and workers share the cores; workers connect over the server's Unix socket")
+    print(f"cluster: global batch {CLUSTER_BATCH}, microbatch {CLUSTER_MICROBATCH}; server and workers share the cores; workers connect over the server's Unix socket and share memory with it")
     if busy >= 0.10:
         print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the run: "
               "every figure is low, 2-thread ones most of all")
