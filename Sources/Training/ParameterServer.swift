@@ -9,7 +9,8 @@ import TrainingLog
 /// microbatches, deals them out to the active workers (contiguous, balanced shares) together
 /// with the current weights, and collects one gradient message per microbatch, adding each to
 /// the step's sum as soon as microbatch order allows. The weights go out from one shared buffer
-/// and the gradients are summed where libzmq received them: no copy per worker. A worker that
+/// and the gradients are summed where libzmq received them: no copy per worker. A worker on this
+/// machine shares a memory file with the server instead, and its messages carry no values. A worker that
 /// leaves or falls silent loses its unfinished microbatches to the others. Because a
 /// microbatch's gradient does not depend on who computed it, and the sum runs in microbatch
 /// order, the weights are bit-for-bit the same for any number of workers.
@@ -538,9 +539,8 @@ public final class ParameterServer: StepGradientSource {
     /// its name; a file that cannot be used is logged, and the worker gets payloads instead.
     private func useSharedFile(_ path: String, of known: Int) {
         let worker = members.workers[known]
-        let perStep = (run.config.batchSize + run.config.microbatch - 1) / max(run.config.microbatch, 1)
         do throws(SharedPayloadsError) {
-            let file = try SharedPayloads.open(path: path, slots: 1 + perStep, elements: run.model.parameterCount)
+            let file = try SharedPayloads.open(path: path, slots: 1 + run.plan.microbatchesPerStep, elements: run.model.parameterCount)
             file.removeName()
             members.share(known, file)
         } catch {

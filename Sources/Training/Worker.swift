@@ -89,8 +89,7 @@ public final class Worker {
     /// has room. Nil otherwise; the server then sends and takes the values in payloads.
     private func sharedFile(run: PreparedRun, workerID: UInt32, runID: UInt64) -> SharedPayloads? {
         guard options.server.hasPrefix("ipc://") else { return nil }
-        let perStep = (run.config.batchSize + run.config.microbatch - 1) / max(run.config.microbatch, 1)
-        let slots = 1 + perStep
+        let slots = 1 + run.plan.microbatchesPerStep
         guard SharedPayloads.byteCount(slots: slots, elements: run.model.parameterCount) <= 1 << 30 else { return nil }
         var generator = SystemRandomNumberGenerator()
         let name = "\(getpid())-\(String(runID, radix: 16))-\(workerID)-\(String(generator.next(), radix: 36))"
