@@ -312,19 +312,28 @@ private final class StepComputer {
               assignment.microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
         else { return .failure(Refusal(reason: "assignment outside the training set")) }
         let count = run.model.parameterCount
-        let inFile = envelope.payload.isEmpty
-        if inFile {
+        // No weights in the message: they, and the gradients, are in the shared file.
+        var file: SharedPayloads?
+        if envelope.payload.isEmpty {
             guard let shared else { return .failure(Refusal(reason: "assignment without weights, and no shared file")) }
             guard assignment.microbatches.allSatisfy({ $0.index + 1 < shared.slots }) else {
                 return .failure(Refusal(reason: "assignment of a microbatch past the shared file's \(shared.slots - 1) slots"))
             }
+            file = shared
         }
-        let weights = inFile ? UnsafePointer(shared!.slot(0)) : floats(envelope.payload, count: count)
+        let weights = file.map { UnsafePointer($0.slot(0)) } ?? floats(envelope.payload, count: count)
+        let inFile = file != nil
         var done = Done()
         for ref in assignment.microbatches {
             let started = monotonicSeconds()
-            let gradient = inFile ? nil : gradients.take()
-            let values = gradient?.values ?? shared!.slot(1 + ref.index)
+            // The gradient goes into the file's slot, or into a buffer libzmq sends.
+            let gradient: PayloadBuffer?, values: UnsafeMutablePointer<Float>
+            if let file {
+                (gradient, values) = (nil, file.slot(1 + ref.index))
+            } else {
+                let buffer = gradients.take()
+                (gradient, values) = (buffer, buffer.values)
+            }
             let metrics = computer.compute(order: order, positions: ref.positions, parameters: weights, gradient: values)
             let computed = monotonicSeconds()
             done.computeSeconds += computed - started
