@@ -24,7 +24,14 @@ public struct RunStartOptions: ParsableArguments {
     /// The run, its starting state and its directory; a checkpoint is read and checked before the directory is touched.
     ///
     /// The directory is created but nothing is written in it yet: callers write `config.json` once they are sure to run.
-    public func prepare(_ config: RunConfig, directoryPrefix: String) throws -> (run: PreparedRun, start: StartingState, directory: RunDirectory) {
+    ///
+    /// A resumed run takes the settings in its `config.json` for every flag not given again.
+    public func prepare(_ options: TrainingOptions, directoryPrefix: String) throws -> (run: PreparedRun, start: StartingState, directory: RunDirectory) {
+        var config = options.config
+        if let directory = resume.flatMap(runDirectory(of:)), let stored = try RunDirectory.readConfig(in: directory) {
+            config = options.config(over: stored)
+            try config.validate()
+        }
         let run = try PreparedRun(config: config)
         let point: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
         let start = try StartingState(point, for: run)

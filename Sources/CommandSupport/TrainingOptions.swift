@@ -5,35 +5,35 @@ import Training
 public struct TrainingOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "Model: a preset (seed-cnn, mnist-cnn, large-cnn) or a spec such as conv32x3-relu,maxpool2,flatten,dense1-sigmoid.")
-    var model = "seed-cnn"
+    @Option(help: "Model: a preset (seed-cnn, mnist-cnn, large-cnn) or a spec such as conv32x3-relu,maxpool2,flatten,dense1-sigmoid (default: seed-cnn).")
+    var model: String?
 
-    @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), or idx:DIR for MNIST-layout IDX files.")
-    var data = "synthetic"
+    @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), or idx:DIR for MNIST-layout IDX files (default: synthetic).")
+    var data: String?
 
-    @Option(parsing: .unconditional, help: "Passes over the training set.")
-    var epochs = 10
+    @Option(parsing: .unconditional, help: "Passes over the training set (default: 10).")
+    var epochs: Int?
 
-    @Option(parsing: .unconditional, help: "Global batch: samples per optimiser step.")
-    var batchSize = 32
+    @Option(parsing: .unconditional, help: "Global batch: samples per optimiser step (default: 32).")
+    var batchSize: Int?
 
-    @Option(parsing: .unconditional, help: "Samples per microbatch, the unit of work whose gradient is summed the same way everywhere.")
-    var microbatch = 8
+    @Option(parsing: .unconditional, help: "Samples per microbatch, the unit of work whose gradient is summed the same way everywhere (default: 8).")
+    var microbatch: Int?
 
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Learning rate (default: 0.001 for adam, 0.01 for sgd).")
     var learningRate: Double?
 
-    @Option(help: "Optimiser: adam or sgd.")
-    var optimizer = "adam"
+    @Option(help: "Optimiser: adam or sgd (default: adam).")
+    var optimizer: String?
 
-    @Option(parsing: .unconditional, help: "Momentum for sgd (0 = none).")
-    var momentum = 0.0
+    @Option(parsing: .unconditional, help: "Momentum for sgd (default: 0, none).")
+    var momentum: Double?
 
-    @Option(parsing: .unconditional, help: "Seed for the initial weights and the sample order.")
-    var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Seed for the initial weights and the sample order (default: 1).")
+    var seed: UInt64?
 
-    @Option(parsing: .unconditional, help: "Fraction of the training set, from its end, held out for validation.")
-    var validationSplit = 0.1
+    @Option(parsing: .unconditional, help: "Fraction of the training set, from its end, held out for validation (default: 0.1).")
+    var validationSplit: Double?
 
     @Option(parsing: .unconditional, help: "Use only the first N training samples.")
     var trainLimit: Int?
@@ -44,22 +44,25 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
     var checkpointEvery: Int?
 
-    /// The run configuration these flags describe.
-    public var config: RunConfig {
-        var config = RunConfig()
-        config.model = model
-        config.data = data
-        config.epochs = epochs
-        config.batchSize = batchSize
-        config.microbatch = microbatch
-        config.learningRate = learningRate
-        config.optimizer = optimizer
-        config.momentum = momentum
-        config.seed = seed
-        config.validationSplit = validationSplit
-        config.trainLimit = trainLimit
-        config.testLimit = testLimit
-        config.checkpointEvery = checkpointEvery
+    /// The run configuration these flags describe, with the defaults for the flags not given.
+    public var config: RunConfig { config(over: RunConfig()) }
+
+    /// `base` with every flag given put in its place: a resumed run keeps the settings it was started with but for those.
+    public func config(over base: RunConfig) -> RunConfig {
+        var config = base
+        if let model { config.model = model }
+        if let data { config.data = data }
+        if let epochs { config.epochs = epochs }
+        if let batchSize { config.batchSize = batchSize }
+        if let microbatch { config.microbatch = microbatch }
+        if let learningRate { config.learningRate = learningRate }
+        if let optimizer { config.optimizer = optimizer }
+        if let momentum { config.momentum = momentum }
+        if let seed { config.seed = seed }
+        if let validationSplit { config.validationSplit = validationSplit }
+        if let trainLimit { config.trainLimit = trainLimit }
+        if let testLimit { config.testLimit = testLimit }
+        if let checkpointEvery { config.checkpointEvery = checkpointEvery }
         return config
     }
 

@@ -48,6 +48,39 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// The configuration in `<directory>/config.json`, as `writeConfig` (or `backprop train`) wrote it;
+    /// nil when there is none. A file that is there but unreadable is an error naming it.
+    public static func readConfig(in directory: String) throws -> RunConfig? {
+        let path = (directory as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let fields = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TrainingError.runDirectory(path: directory, reason: "config.json is not a JSON object")
+        }
+        func value<T>(_ key: String, _ type: T.Type) throws -> T? {
+            guard let raw = fields[key] else { return nil }
+            guard let typed = raw as? T else { throw TrainingError.runDirectory(path: directory, reason: "config.json: \(key) is \(raw)") }
+            return typed
+        }
+        var config = RunConfig()
+        if let model = try value("model", String.self) { config.model = model }
+        if let data = try value("data", String.self) { config.data = data }
+        if let epochs = try value("epochs", Int.self) { config.epochs = epochs }
+        if let batch = try value("batch_size", Int.self) { config.batchSize = batch }
+        if let microbatch = try value("microbatch", Int.self) { config.microbatch = microbatch }
+        if let rate = try value("learning_rate", Double.self) { config.learningRate = rate }
+        if let optimizer = try value("optimizer", String.self) { config.optimizer = optimizer }
+        if let momentum = try value("momentum", Double.self) { config.momentum = momentum }
+        if let seed = try value("seed", String.self) {
+            guard let parsed = UInt64(seed) else { throw TrainingError.runDirectory(path: directory, reason: "config.json: seed is \(seed)") }
+            config.seed = parsed
+        }
+        if let split = try value("validation_split", Double.self) { config.validationSplit = split }
+        config.trainLimit = try value("train_limit", Int.self)
+        config.testLimit = try value("test_limit", Int.self)
+        config.checkpointEvery = try value("checkpoint_every", Int.self)
+        return config
+    }
+
     /// Writes the run's configuration as `config.json`.
     public func writeConfig(_ config: RunConfig) throws {
         try writeJSON(jsonDictionary(config.fields), to: "config.json")

@@ -58,7 +58,7 @@ struct BackpropServer: ParsableCommand {
             if curve == nil && !isLoopback(host) {
                 FileHandle.standardError.write(Data("warning: listening on \(host) without --keys: anyone who can reach this port can join the run and read its traffic; create keys with `backprop keys generate DIR` and pass --keys DIR\n".utf8))
             }
-            let (run, state, directory) = try start.prepare(training.config, directoryPrefix: "cluster")
+            let (run, state, directory) = try start.prepare(training, directoryPrefix: "cluster")
             let endpoint = "tcp://\(host):\(port == 0 ? "*" : String(port))"
             // Workers on this machine may connect through a Unix socket in the run directory instead.
             let socketFile = URL(fileURLWithPath: directory.file("server.ipc")).standardizedFileURL.path

@@ -32,7 +32,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (run, state, directory) = try start.prepare(options.config, directoryPrefix: "train")
+            let (run, state, directory) = try start.prepare(options, directoryPrefix: "train")
             // The run's settings, and how this process computed it (which does not change its results).
             try directory.writeJSON(jsonDictionary(run.config.fields + [("threads", .int(threads)), ("kernels", .string(kernelVariant))]), to: "config.json")
             let console = ConsoleSink(epochs: run.config.epochs)

@@ -203,6 +203,23 @@ final class TrainTests: XCTestCase {
         XCTAssertEqual(stepsB.last?["epoch"] as? Int, 2)
     }
 
+    /// Flags not given again on --resume come from the run's config.json, so the result is the uninterrupted run's.
+    func testResumeKeepsTheRunsSettingsForFlagsNotGiven() throws {
+        let root = try temporaryDirectory(self)
+        let straight = root + "/straight", resumed = root + "/resumed"
+        let settings = ["--lr", "0.004", "--seed", "9", "--validation-split", "0.2"]
+        assertSucceeded(backprop(tinyRun(straight, epochs: 2, extra: settings)))
+        assertSucceeded(backprop(tinyRun(resumed, epochs: 1, extra: settings)))
+        assertSucceeded(backprop(["train", "--resume", resumed, "--epochs", "2", "--quiet"]))
+        XCTAssertEqual(try bytes(of: straight + "/checkpoint.safetensors"), try bytes(of: resumed + "/checkpoint.safetensors"),
+                       "resuming with only --epochs did not continue the same run")
+        let config = try jsonObject(try text(of: resumed + "/config.json"))
+        XCTAssertEqual(config["learning_rate"] as? Double, 0.004)
+        XCTAssertEqual(config["seed"] as? String, "9")
+        XCTAssertEqual(config["epochs"] as? Int, 2)
+        XCTAssertEqual(config["train_limit"] as? Int, 500)
+    }
+
     func testResumeFromACheckpointFileInTheRunDirectory() throws {
         let root = try temporaryDirectory(self)
         let run = root + "/run"
