@@ -39,6 +39,12 @@ struct BackpropWorker: ParsableCommand {
         guard server.hasPrefix("tcp://") || server.hasPrefix("ipc://") || server.hasPrefix("inproc://") else {
             throw ValidationError("--server must be an address such as tcp://127.0.0.1:5555, got '\(server)'")
         }
+        if server.hasPrefix("tcp://") {
+            // host:port, the port a number libzmq can connect to.
+            guard let port = server.split(separator: ":").last.flatMap({ Int($0) }), (1...65535).contains(port) else {
+                throw ValidationError("--server must end in a port from 1 to 65535, such as tcp://127.0.0.1:5555, got '\(server)'")
+            }
+        }
         guard serverTimeout > 0 else { throw ValidationError("--server-timeout must be positive") }
         guard (key == nil) == (serverKey == nil) else { throw ValidationError("--key and --server-key go together") }
     }

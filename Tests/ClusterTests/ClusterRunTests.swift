@@ -77,6 +77,19 @@ final class ClusterRunTests: XCTestCase {
         XCTAssertTrue(worker.output.contains("is the server running?"), worker.output)
     }
 
+    /// An address no server can have fails at once, naming it, instead of being waited on.
+    func testAWorkerAddressWithoutAUsablePortIsAUsageError() throws {
+        let root = NSTemporaryDirectory() + "backprop-badport-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        for address in ["tcp://127.0.0.1:99999", "tcp://127.0.0.1", "tcp://127.0.0.1:0"] {
+            let worker = try Child("backprop-worker", ["--server", address], outputPath: root + "/worker.log")
+            addTeardownBlock { worker.stop() }
+            XCTAssertEqual(worker.wait(timeout: 10), 64, worker.output)
+            XCTAssertTrue(worker.output.contains("port from 1 to 65535") && worker.output.contains(address), worker.output)
+        }
+    }
+
     func testWorkersOfAnotherProtocolOrModelAreRefused() throws {
         let run = SmallRun(trainLimit: 600, epochs: 1)
         let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
