@@ -435,6 +435,8 @@ public final class ParameterServer: StepGradientSource {
         } catch {
             return refuse(error, from: known)
         }
+        // Once training has stopped, members' last gradients are of no use, and not an error.
+        if envelope.kind == .gradients, shutdownReason != nil, known != nil { return }
         if envelope.kind == .gradients {
             let started = monotonicSeconds()
             defer { if collection.isCollecting { clock.sum += monotonicSeconds() - started } }
@@ -480,13 +482,13 @@ public final class ParameterServer: StepGradientSource {
     private func divergedIfMember(_ error: WireError, envelope: Envelope, known: Int?) throws {
         let what: String
         switch error {
-        case .nonFiniteGradient(let index): what = "gradient (value \(index))"
-        case .nonFiniteLoss: what = "loss"
+        case .nonFiniteGradient(let index): what = "the gradient (value \(index), from worker \(envelope.sender))"
+        case .nonFiniteLoss: what = "the loss (from worker \(envelope.sender))"
         default: return
         }
         guard let known, collection.isCollecting, envelope.runID == runID, envelope.sender == members.workers[known].id,
               Int(envelope.step) == collection.version else { return }
-        throw TrainingError.diverged(step: collection.version + 1, what: "worker \(envelope.sender)'s \(what)")
+        throw TrainingError.diverged(step: collection.version + 1, what: what)
     }
 
     /// Logs a message that failed to decode; a peer of another protocol version is told so.
