@@ -5,12 +5,15 @@ import TrainingLog
 public struct RunDirectory: Sendable {
     public static let checkpointName = "checkpoint.safetensors"
     public let path: String
+    /// Whether `init` made the directory (it did not exist).
+    public let created: Bool
 
     /// Creates the directory. A directory that already holds a run is refused unless `resuming`.
     public init(path: String, resuming: Bool) throws {
         self.path = path
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
+        created = !manager.fileExists(atPath: path)
         if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw TrainingError.runDirectory(path: path, reason: "exists and is not a directory") }
             let holdsRun = manager.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
@@ -35,6 +38,12 @@ public struct RunDirectory: Sendable {
     }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// Removes the directory if `init` made it and nothing has been written in it since.
+    public func removeIfUnused() {
+        guard created, (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
     public var checkpoint: String { file(Self.checkpointName) }
 
     /// Writes `value` as pretty-printed JSON with sorted keys.

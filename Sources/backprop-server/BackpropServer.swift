@@ -63,11 +63,18 @@ struct BackpropServer: ParsableCommand {
             // Workers on this machine may connect through a Unix socket in the run directory instead.
             let socketFile = URL(fileURLWithPath: directory.file("server.ipc")).standardizedFileURL.path
             let local = "ipc://" + socketFile
-            let server = try ParameterServer(
-                run: run, directory: directory,
-                options: ServerOptions(endpoint: endpoint, localEndpoint: local, workersMin: workersMin,
-                                       workerTimeout: workerTimeout, curve: curve),
-                start: state, shouldStop: { StopSignal.requested })
+            let server: ParameterServer
+            do {
+                server = try ParameterServer(
+                    run: run, directory: directory,
+                    options: ServerOptions(endpoint: endpoint, localEndpoint: local, workersMin: workersMin,
+                                           workerTimeout: workerTimeout, curve: curve),
+                    start: state, shouldStop: { StopSignal.requested })
+            } catch {
+                // A server that cannot listen leaves no trace, not even the directory it was to write in.
+                directory.removeIfUnused()
+                throw error
+            }
             try directory.writeConfig(run.config)
             // `endpoint` and `local-endpoint` exist exactly while this server listens; ones left by an earlier server are stale.
             let endpointFile = directory.file("endpoint"), localEndpointFile = directory.file("local-endpoint")
