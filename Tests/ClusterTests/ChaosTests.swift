@@ -72,6 +72,25 @@ final class ChaosTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/runs/current"), "a run was started from a bad definition")
     }
 
+    /// `scripts/cluster logs -f` ends with the run, and its exit code says whether training finished.
+    func testFollowingLogsExitsZeroOnlyForAFinishedRun() throws {
+        let root = NSTemporaryDirectory() + "backprop-follow-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for (name, extra) in [("finished", [String]()), ("diverged", ["--lr", "1e30"])] {
+            let (status, output) = try runScript(
+                ["run", "--no-build", "--workers", "1", "--port", "0", "--run-dir", root + "/" + name, "--",
+                 "--epochs", "2", "--train-limit", "300", "--test-limit", "50"] + extra,
+                environment: ["CLUSTER_RUNS": root + "/runs"], outputPath: root + "/\(name).log", timeout: 120, mentioning: root)
+            XCTAssertEqual(status, name == "finished" ? 0 : 1, output)
+        }
+        for (name, expected) in [("finished", Int32(0)), ("diverged", Int32(1))] {
+            let (status, output) = try runScript(["logs", "-f", root + "/" + name], environment: [:],
+                                                 outputPath: root + "/\(name)-logs.out", timeout: 60, mentioning: root)
+            XCTAssertEqual(status, expected, output)
+        }
+    }
+
     /// Runs `bash scripts/cluster ARGUMENTS` from the repository with stdout and stderr to `outputPath`. After `timeout`
     /// seconds it sends SIGTERM (the script stops its cluster), then SIGKILL to the script's process group and to every
     /// process whose command line mentions `mentioning` (this test's own temporary directory), and fails.
