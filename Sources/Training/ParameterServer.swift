@@ -227,7 +227,7 @@ public final class ParameterServer: StepGradientSource {
         }
         var waitingSince: Double?
         while !collection.done {
-            if shouldStop() { throw ClusterError.stopped("stopped by a signal") }
+            if shouldStop() { throw ClusterError.stopped(RunVerdict.signalStop) }
             if collection.hasPending {
                 if members.count(in: .active) == 0 { admitReadyWorkers(version: version) }
                 if members.count(in: .active) == 0 {
@@ -343,7 +343,7 @@ public final class ParameterServer: StepGradientSource {
     private func waitForWorkers() throws {
         sink.record(.waitingForWorkers(have: 0, need: options.workersMin))
         while members.count(in: .ready) + members.count(in: .active) < options.workersMin {
-            if shouldStop() { throw ClusterError.stopped("stopped by a signal while waiting for workers") }
+            if shouldStop() { throw ClusterError.stopped("\(RunVerdict.signalStop) while waiting for workers") }
             try pump(seconds: 0.1)
             expireSilentWorkers()
             sendHeartbeats()

@@ -13,6 +13,9 @@ public struct RunVerdict: Sendable, Equatable {
         case stopped
     }
 
+    /// How a run stopped on request (SIGINT or SIGTERM) words its `failed` event; such a run is stopped, not failed.
+    public static let signalStop = "stopped by a signal"
+
     public var state: State
     public var text: String
     public var testAccuracy: Double?
@@ -36,6 +39,9 @@ public struct RunVerdict: Sendable, Equatable {
             testLoss = summary.testLoss
             text = "finished with test accuracy \(fixed(summary.testAccuracy)) (loss \(fixed(summary.testLoss)), from summary.json) "
                 + "after \(Self.count(epochs, "epoch")), \(Self.count(steps, "step"))"
+        } else if let failure = log.failure, failure.reason.hasPrefix(Self.signalStop) {
+            state = .stopped
+            text = "\(failure.reason) \(Self.position(log)); --resume continues it from its last checkpoint"
         } else if let failure = log.failure {
             state = .failed
             text = "failed \(Self.position(log)): \(failure.reason)"

@@ -143,6 +143,15 @@ final class RunReportTests: XCTestCase {
         XCTAssertEqual(try report(run.path).verdict.text, "failed at epoch 2/3 step 1/4 (global step 5): no workers left")
     }
 
+    func testAStopOnRequestIsStoppedNotFailed() throws {
+        let run = try RunDirectoryFixture(self)
+        try ReferenceRun.write(run, through: 5)
+        run.main(.failed(reason: "stopped by a signal"), at: ReferenceRun.t0 + 20)
+        let verdict = try report(run.path).verdict
+        XCTAssertEqual(verdict.state, .stopped)
+        XCTAssertEqual(verdict.text, "stopped by a signal at epoch 2/3 step 1/4 (global step 5); --resume continues it from its last checkpoint")
+    }
+
     func testSummaryJSONAloneMeansFinished() throws {
         let run = try RunDirectoryFixture(self)
         try ReferenceRun.write(run, through: 12)
