@@ -53,6 +53,31 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = checkpointEvery, n < 1 { throw fail("--checkpoint-every must be at least 1 step, got \(n)") }
     }
 
+    /// The configuration `fields` wrote (as `config.json` holds it); keys it lacks keep their defaults.
+    public init(fields: [String: Any]) throws {
+        func value<T>(_ key: String, _ type: T.Type) throws -> T? {
+            guard let raw = fields[key] else { return nil }
+            guard let typed = raw as? T else { throw TrainingError.badConfig("\(key) is \(raw)") }
+            return typed
+        }
+        if let model = try value("model", String.self) { self.model = model }
+        if let data = try value("data", String.self) { self.data = data }
+        if let epochs = try value("epochs", Int.self) { self.epochs = epochs }
+        if let batch = try value("batch_size", Int.self) { batchSize = batch }
+        if let microbatch = try value("microbatch", Int.self) { self.microbatch = microbatch }
+        if let rate = try value("learning_rate", Double.self) { learningRate = rate }
+        if let optimizer = try value("optimizer", String.self) { self.optimizer = optimizer }
+        if let momentum = try value("momentum", Double.self) { self.momentum = momentum }
+        if let seed = try value("seed", String.self) {
+            guard let parsed = UInt64(seed) else { throw TrainingError.badConfig("seed is \(seed)") }
+            self.seed = parsed
+        }
+        if let split = try value("validation_split", Double.self) { validationSplit = split }
+        trainLimit = try value("train_limit", Int.self)
+        testLimit = try value("test_limit", Int.self)
+        checkpointEvery = try value("checkpoint_every", Int.self)
+    }
+
     /// The configuration as flat log fields, in a stable order.
     public var fields: [(String, LogValue)] {
         var out: [(String, LogValue)] = [

@@ -13,8 +13,8 @@ public struct RunDirectory: Sendable {
         self.path = path
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
-        created = !manager.fileExists(atPath: path)
-        if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
+        created = !manager.fileExists(atPath: path, isDirectory: &isDirectory)
+        if !created {
             guard isDirectory.boolValue else { throw TrainingError.runDirectory(path: path, reason: "exists and is not a directory") }
             let holdsRun = manager.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
             if holdsRun && !resuming {
@@ -38,13 +38,13 @@ public struct RunDirectory: Sendable {
     }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public var checkpoint: String { file(Self.checkpointName) }
 
     /// Removes the directory if `init` made it and nothing has been written in it since.
     public func removeIfUnused() {
         guard created, (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true else { return }
         try? FileManager.default.removeItem(atPath: path)
     }
-    public var checkpoint: String { file(Self.checkpointName) }
 
     /// Writes `value` as pretty-printed JSON with sorted keys.
     public func writeJSON(_ value: Any, to name: String) throws {
@@ -65,29 +65,11 @@ public struct RunDirectory: Sendable {
         guard let fields = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TrainingError.runDirectory(path: directory, reason: "config.json is not a JSON object")
         }
-        func value<T>(_ key: String, _ type: T.Type) throws -> T? {
-            guard let raw = fields[key] else { return nil }
-            guard let typed = raw as? T else { throw TrainingError.runDirectory(path: directory, reason: "config.json: \(key) is \(raw)") }
-            return typed
+        do {
+            return try RunConfig(fields: fields)
+        } catch {
+            throw TrainingError.runDirectory(path: directory, reason: "config.json: \(error)")
         }
-        var config = RunConfig()
-        if let model = try value("model", String.self) { config.model = model }
-        if let data = try value("data", String.self) { config.data = data }
-        if let epochs = try value("epochs", Int.self) { config.epochs = epochs }
-        if let batch = try value("batch_size", Int.self) { config.batchSize = batch }
-        if let microbatch = try value("microbatch", Int.self) { config.microbatch = microbatch }
-        if let rate = try value("learning_rate", Double.self) { config.learningRate = rate }
-        if let optimizer = try value("optimizer", String.self) { config.optimizer = optimizer }
-        if let momentum = try value("momentum", Double.self) { config.momentum = momentum }
-        if let seed = try value("seed", String.self) {
-            guard let parsed = UInt64(seed) else { throw TrainingError.runDirectory(path: directory, reason: "config.json: seed is \(seed)") }
-            config.seed = parsed
-        }
-        if let split = try value("validation_split", Double.self) { config.validationSplit = split }
-        config.trainLimit = try value("train_limit", Int.self)
-        config.testLimit = try value("test_limit", Int.self)
-        config.checkpointEvery = try value("checkpoint_every", Int.self)
-        return config
     }
 
     /// Writes the run's configuration as `config.json`.
