@@ -3,7 +3,8 @@ extension Message {
     ///
     /// Integer fields are written in their wire widths (UInt32 indices and counts, UInt64
     /// positions); values that do not fit are truncated and the receiver will reject them.
-    public func encoded() -> [[UInt8]] {
+    /// `protocolVersion` other than this build's is for testing how peers of other versions are told off.
+    public func encoded(protocolVersion: UInt16 = Message.protocolVersion) -> [[UInt8]] {
         var writer = FrameWriter()
         let payload = body.payload
         switch body {
@@ -20,7 +21,8 @@ extension Message {
         case .gradients(let report):
             writer.writeGradientsBody(report.stats)
         }
-        writer.writeHeader(kind: body.kind, runID: runID, sender: sender, step: step, elementCount: payload.count)
+        writer.writeHeader(kind: body.kind, runID: runID, sender: sender, step: step, elementCount: payload.count,
+                           protocolVersion: protocolVersion)
         if payload.isEmpty {
             return [writer.header, writer.body]
         }
@@ -68,10 +70,11 @@ public struct FrameWriter: Sendable {
     // MARK: - Frames
 
     /// Writes the header for the body already written.
-    mutating func writeHeader(kind: MessageKind, runID: UInt64, sender: UInt32, step: UInt64, elementCount: Int) {
+    mutating func writeHeader(kind: MessageKind, runID: UInt64, sender: UInt32, step: UInt64, elementCount: Int,
+                              protocolVersion: UInt16 = Message.protocolVersion) {
         header.removeAll(keepingCapacity: true)
         header.appendLittleEndian(WireHeader.magic)
-        header.appendLittleEndian(Message.protocolVersion)
+        header.appendLittleEndian(protocolVersion)
         header.appendLittleEndian(kind.rawValue)
         header.appendLittleEndian(runID)
         header.appendLittleEndian(sender)
