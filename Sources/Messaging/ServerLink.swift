@@ -255,8 +255,12 @@ public struct MessageHeader: Sendable, Equatable {
     public let sender: UInt32
     public let step: UInt64
 
+    public init(kind: MessageKind, runID: UInt64, sender: UInt32, step: UInt64) {
+        (self.kind, self.runID, self.sender, self.step) = (kind, runID, sender, step)
+    }
+
     init(_ envelope: Envelope) {
-        (kind, runID, sender, step) = (envelope.kind, envelope.runID, envelope.sender, envelope.step)
+        self.init(kind: envelope.kind, runID: envelope.runID, sender: envelope.sender, step: envelope.step)
     }
 }
 

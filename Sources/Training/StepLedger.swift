@@ -7,35 +7,38 @@ import NeuralNet
 /// without processes. Gradients are added in microbatch order whoever computes what and in
 /// whichever order they finish, which is what makes a step exact for any membership. Storage is
 /// kept from step to step, so a steady-state step allocates nothing here.
-struct StepLedger {
+public struct StepLedger {
+    /// An empty ledger; `start` opens a step.
+    public init() {}
+
     /// Whether a step is being collected.
-    private(set) var isCollecting = false
+    public private(set) var isCollecting = false
     /// The step's weights version (optimiser updates before it).
-    private(set) var version = 0
-    private(set) var epoch = 0
+    public private(set) var version = 0
+    public private(set) var epoch = 0
     /// The step's microbatches, as positions into the epoch's sample order.
-    private(set) var microbatches: [Range<Int>] = []
+    public private(set) var microbatches: [Range<Int>] = []
     /// The figures of each collected microbatch.
-    private(set) var metrics: [BatchMetrics] = []
+    public private(set) var metrics: [BatchMetrics] = []
     /// Workers whose gradients were accepted.
-    private(set) var contributors = Set<UInt32>()
+    public private(set) var contributors = Set<UInt32>()
     /// Microbatches `[0, summed)` are in the step's sum.
-    private(set) var summed = 0
+    public private(set) var summed = 0
     /// The worker computing each microbatch; 0 while it waits for one.
     private var owner: [UInt32] = []
     private var received: [Bool] = []
     private var pending: [Int] = []
 
     /// Whether every microbatch's gradient is in the sum.
-    var isComplete: Bool { summed == microbatches.count }
+    public var isComplete: Bool { summed == microbatches.count }
 
     /// Whether a microbatch waits for a worker.
-    var hasPending: Bool {
+    public var hasPending: Bool {
         owner.indices.contains { owner[$0] == 0 && !received[$0] }
     }
 
     /// Starts collecting a step: every microbatch waits for a worker.
-    mutating func start(version: Int, epoch: Int, microbatches: [Range<Int>]) {
+    public mutating func start(version: Int, epoch: Int, microbatches: [Range<Int>]) {
         isCollecting = true
         self.version = version
         self.epoch = epoch
@@ -52,7 +55,7 @@ struct StepLedger {
     }
 
     /// Ends the step.
-    mutating func finish() {
+    public mutating func finish() {
         isCollecting = false
     }
 
@@ -60,7 +63,8 @@ struct StepLedger {
 
     /// Share `part` of `parts` of the waiting microbatches: contiguous, balanced, in order; the
     /// shares for `0..<parts` together hold each waiting microbatch once. Assign it with `assign`.
-    mutating func share(_ part: Int, of parts: Int) -> ArraySlice<Int> {
+    public mutating func share(_ part: Int, of parts: Int) -> ArraySlice<Int> {
+        precondition(parts > 0 && (0..<parts).contains(part), "share \(part) of \(parts)")
         if part == 0 {
             pending.removeAll(keepingCapacity: true)
             for index in owner.indices where owner[index] == 0 && !received[index] { pending.append(index) }
@@ -69,13 +73,13 @@ struct StepLedger {
     }
 
     /// Notes that `worker` computes the microbatches of `share`.
-    mutating func assign(_ share: ArraySlice<Int>, to worker: UInt32) {
+    public mutating func assign(_ share: ArraySlice<Int>, to worker: UInt32) {
         precondition(worker != 0, "worker ids start at 1")
         for index in share { owner[index] = worker }
     }
 
     /// Gives back the microbatches `worker` owed (a worker that left or fell silent); returns how many.
-    mutating func reassign(from worker: UInt32) -> Int {
+    public mutating func reassign(from worker: UInt32) -> Int {
         var count = 0
         for index in owner.indices where owner[index] == worker && !received[index] {
             owner[index] = 0
@@ -87,14 +91,14 @@ struct StepLedger {
     // MARK: - Collecting
 
     /// Whether a gradient was taken, or why not.
-    enum Collected: Equatable {
+    public enum Collected: Equatable {
         case accepted
         case refused(String)
     }
 
     /// Takes `worker`'s gradient of `microbatch` for step `step`, of `figures.count` samples, if it
     /// is the one this worker owes for the step being collected.
-    mutating func collect(step: Int, microbatch: Int, figures: BatchMetrics, from worker: UInt32) -> Collected {
+    public mutating func collect(step: Int, microbatch: Int, figures: BatchMetrics, from worker: UInt32) -> Collected {
         guard isCollecting, step == version else {
             return .refused("stale gradients for step \(step); the server is at step \(isCollecting ? version : -1)")
         }
@@ -111,7 +115,7 @@ struct StepLedger {
     }
 
     /// The next microbatch to add to the sum, once every one before it is in; it counts as summed from then on.
-    mutating func nextToSum() -> Int? {
+    public mutating func nextToSum() -> Int? {
         guard summed < microbatches.count, received[summed] else { return nil }
         summed += 1
         return summed - 1
