@@ -145,4 +145,20 @@ final class LinkTests: XCTestCase {
         XCTAssertEqual(outcome, .wouldBlock, "after \(sent) gradients nothing was refused")
         XCTAssertGreaterThan(sent, 0)
     }
+
+    /// A worker that says goodbye and closes at once: the goodbye still reaches the server, every time
+    /// (sockets drop what is queued when they close, unless told to wait).
+    func testAGoodbyeSentJustBeforeClosingArrives() throws {
+        let server = try server()
+        for attempt in 0..<30 {
+            var worker: WorkerLink? = try WorkerLink(server: server.endpoint, routingID: Array("bye-\(attempt)".utf8), curve: nil)
+            try worker?.joined(runID: runID, id: 1, parameterCount: parameterCount)
+            XCTAssertEqual(worker?.leave(reason: "stopped by a signal", patience: 2), .sent)
+            worker = nil
+            guard case .control(let message, _) = try next(server), case .leave(let reason) = message.body else {
+                return XCTFail("attempt \(attempt): the goodbye was lost")
+            }
+            XCTAssertEqual(reason, "stopped by a signal")
+        }
+    }
 }
