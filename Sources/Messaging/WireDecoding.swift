@@ -109,7 +109,7 @@ public struct Envelope {
         let samples = Int(reader.read(UInt32.self))
         let lossSum = reader.readDouble()
         let correct = Int(reader.read(UInt32.self))
-        let pad = reader.read(UInt32.self)
+        let microbatches = Int(reader.read(UInt32.self))
         let computeSeconds = reader.readDouble()
 
         guard samples >= 1 else {
@@ -122,8 +122,8 @@ public struct Envelope {
         guard correct <= samples else {
             throw .malformedBody("gradients for microbatch \(microbatch): \(correct) correct of \(samples) samples")
         }
-        guard pad == 0 else {
-            throw .malformedBody("gradients for microbatch \(microbatch): pad is \(pad), must be 0")
+        guard microbatches >= 1, microbatches <= samples else {
+            throw .malformedBody("gradients for microbatch \(microbatch): \(microbatches) microbatches summed over \(samples) samples")
         }
         guard computeSeconds.isFinite, computeSeconds >= 0 else {
             throw .malformedBody("gradients for microbatch \(microbatch): compute seconds \(computeSeconds) is not finite and ≥ 0")
@@ -131,7 +131,8 @@ public struct Envelope {
         if let index = LittleEndianFloats.firstNonFinite(in: payload) {
             throw .nonFiniteGradient(index: index)
         }
-        return GradientStats(microbatch: microbatch, samples: samples, lossSum: lossSum, correct: correct, computeSeconds: computeSeconds)
+        return GradientStats(microbatch: microbatch, microbatches: microbatches, samples: samples, lossSum: lossSum, correct: correct,
+                             computeSeconds: computeSeconds)
     }
 }
 

@@ -102,14 +102,14 @@ public struct FrameWriter: Sendable {
         }
     }
 
-    /// index UInt32, samples UInt32, loss sum Float64, correct UInt32, pad UInt32 = 0, compute seconds Float64.
+    /// index UInt32, samples UInt32, loss sum Float64, correct UInt32, microbatches UInt32, compute seconds Float64.
     mutating func writeGradientsBody(_ stats: GradientStats) {
         body.removeAll(keepingCapacity: true)
         body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.microbatch))
         body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.samples))
         body.appendLittleEndian(stats.lossSum)
         body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.correct))
-        body.appendLittleEndian(UInt32(0))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.microbatches))
         body.appendLittleEndian(stats.computeSeconds)
     }
 }

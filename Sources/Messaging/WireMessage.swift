@@ -41,10 +41,15 @@ public struct MicrobatchRef: Equatable, Sendable {
     }
 }
 
-/// What a gradients message says besides the gradient: which microbatch, and how it went.
+/// What a gradients message says besides the gradient: which microbatches, and how it went.
+///
+/// A gradients message carries one node of the step's sum tree: the sum of `microbatches`
+/// microbatches from `microbatch` on (1 for a single microbatch's gradient).
 public struct GradientStats: Equatable, Sendable {
-    /// The microbatch's index within its step.
+    /// The index within its step of the first microbatch summed.
     public var microbatch: Int
+    /// How many consecutive microbatches are summed (at least 1).
+    public var microbatches: Int
     /// Samples the gradient is summed over (at least 1).
     public var samples: Int
     /// Sum of the per-sample losses (finite, ≥ 0).
@@ -54,9 +59,10 @@ public struct GradientStats: Equatable, Sendable {
     /// Wall-clock seconds the worker spent computing (finite, ≥ 0).
     public var computeSeconds: Double
 
-    /// Creates the statistics of one microbatch's gradient.
-    public init(microbatch: Int, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double) {
+    /// Creates the statistics of the gradient of `microbatches` microbatches from `microbatch` on.
+    public init(microbatch: Int, microbatches: Int = 1, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double) {
         self.microbatch = microbatch
+        self.microbatches = microbatches
         self.samples = samples
         self.lossSum = lossSum
         self.correct = correct
@@ -64,10 +70,12 @@ public struct GradientStats: Equatable, Sendable {
     }
 }
 
-/// A worker's result for one microbatch: the summed gradient and what the server logs about it.
+/// A worker's result for one node of the step's sum tree: the summed gradient and what the server logs about it.
 public struct GradientReport: Equatable, Sendable {
-    /// The microbatch's index within its step.
+    /// The index within its step of the first microbatch summed.
     public var microbatch: Int
+    /// How many consecutive microbatches are summed (at least 1).
+    public var microbatches: Int
     /// Samples the gradient is summed over (at least 1).
     public var samples: Int
     /// Sum of the per-sample losses (finite, ≥ 0).
@@ -80,8 +88,10 @@ public struct GradientReport: Equatable, Sendable {
     public var values: [Float]
 
     /// Creates a report.
-    public init(microbatch: Int, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double, values: [Float]) {
+    public init(microbatch: Int, microbatches: Int = 1, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double,
+                values: [Float]) {
         self.microbatch = microbatch
+        self.microbatches = microbatches
         self.samples = samples
         self.lossSum = lossSum
         self.correct = correct
@@ -91,13 +101,14 @@ public struct GradientReport: Equatable, Sendable {
 
     /// Creates a report from a gradient's statistics and values.
     public init(_ stats: GradientStats, values: [Float]) {
-        self.init(microbatch: stats.microbatch, samples: stats.samples, lossSum: stats.lossSum,
+        self.init(microbatch: stats.microbatch, microbatches: stats.microbatches, samples: stats.samples, lossSum: stats.lossSum,
                   correct: stats.correct, computeSeconds: stats.computeSeconds, values: values)
     }
 
     /// Everything but the values.
     public var stats: GradientStats {
-        GradientStats(microbatch: microbatch, samples: samples, lossSum: lossSum, correct: correct, computeSeconds: computeSeconds)
+        GradientStats(microbatch: microbatch, microbatches: microbatches, samples: samples, lossSum: lossSum, correct: correct,
+                      computeSeconds: computeSeconds)
     }
 }
 
@@ -158,7 +169,7 @@ public enum Body: Equatable, Sendable {
 /// exactly the frames `encoded()` produces for it.
 public struct Message: Equatable, Sendable, CustomStringConvertible {
     /// The protocol version this module speaks; a peer with another version is refused.
-    public static let protocolVersion: UInt16 = 1
+    public static let protocolVersion: UInt16 = 2
 
     /// The training run the message belongs to (0 in a join, before the worker knows it).
     public var runID: UInt64

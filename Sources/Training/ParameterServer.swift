@@ -3,15 +3,16 @@ import Messaging
 import NeuralNet
 import TrainingLog
 
-/// The parameter server: deals microbatches to workers, sums their gradients in global order, applies the optimiser.
+/// The parameter server: deals microbatches to workers, sums their gradients in the step's fixed tree order, applies the optimiser.
 ///
 /// One thread. Each step reads as the recipe: admit the workers that are ready, deal the step's
-/// microbatches to them (contiguous, balanced shares, with the current weights), collect one
-/// gradient per microbatch, sum them in microbatch order as soon as that order allows; the
+/// microbatches to them (contiguous shares cut at aligned points, with the current weights),
+/// collect one summed gradient per whole node of the step's `SumTree` a worker holds, add the
+/// blocks in the tree's order as soon as that order allows; the
 /// training loop then updates and the next step's deal broadcasts the new weights. A worker that
-/// leaves or falls silent loses its unfinished microbatches to the others. Because a
-/// microbatch's gradient does not depend on who computed it, and the sum runs in microbatch
-/// order, the weights are bit-for-bit the same for any number of workers.
+/// leaves or falls silent loses its unfinished microbatches to the others. Because a node's sum
+/// does not depend on who computed it, and the tree is fixed by the step's microbatch count,
+/// the weights are bit-for-bit the same for any number of workers.
 ///
 /// The wire is `ServerLink`'s (frames, held gradients, shared memory); the step's books are
 /// `StepLedger`'s; who is in the cluster is `Membership`'s.
@@ -27,8 +28,10 @@ public final class ParameterServer: StepGradientSource {
     let welcome: String
     var members: Membership
     var ledger = StepLedger()
-    /// Each microbatch's gradient from its arrival until it is summed (storage reused from step to step).
+    /// Each block's gradient (at its first microbatch) from its arrival until the step is summed; storage reused from step to step.
     private var held: [HeldGradient] = []
+    /// The step's sum, added in the `SumTree`'s order as blocks come in.
+    private let pairwise: PairwiseSum
     /// Members a send found unreachable: lost once the messages they sent before going are read.
     var unreachable: [UInt32] = []
     private var clock = StepClock()
@@ -61,6 +64,7 @@ public final class ParameterServer: StepGradientSource {
             throw ClusterError.cannotListen("\(error); is another server using the port? (--port 0 picks a free one)")
         }
         members = Membership(firstID: Self.firstFreeWorkerID(in: directory))
+        pairwise = PairwiseSum(parameterCount: run.model.parameterCount)
         let info = WelcomeInfo(config: run.config, modelSpec: run.model.spec, parameterCount: run.model.parameterCount,
                                runDirectory: directory.path, heartbeatInterval: options.heartbeatInterval)
         welcome = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
@@ -98,6 +102,7 @@ public final class ParameterServer: StepGradientSource {
     ) throws {
         admitReadyWorkers(version: version)
         ledger.start(version: version, epoch: epoch, microbatches: microbatches)
+        pairwise.reset()
         while held.count < microbatches.count { held.append(HeldGradient()) }
         clock = StepClock()
         defer {
@@ -203,20 +208,23 @@ public final class ParameterServer: StepGradientSource {
             return reject(worker.id, "gradients for microbatch \(stats.microbatch) without values, and no shared file slot for them")
         }
         let figures = BatchMetrics(lossSum: stats.lossSum, correct: stats.correct, count: stats.samples)
-        switch ledger.collect(step: Int(exactly: arrival.header.step) ?? -1, microbatch: stats.microbatch, figures: figures, from: worker.id) {
+        let block = stats.microbatch..<stats.microbatch + stats.microbatches
+        switch ledger.collect(step: Int(exactly: arrival.header.step) ?? -1, block: block, figures: figures, from: worker.id) {
         case .accepted: link.hold(arrival, in: held[stats.microbatch])
         case .refused(let reason): reject(worker.id, reason)
         }
     }
 
-    /// Adds the collected gradients to the step in microbatch order, as far as that order allows.
+    /// Adds the collected blocks in the sum tree's order, as far as that order allows; the whole
+    /// step goes into `step` once every block is in. Held gradients are let go when the step ends.
     private func sum(into step: inout StepGradient) {
         let started = monotonicSeconds()
         defer { clock.sum += monotonicSeconds() - started }
-        while let index = ledger.nextToSum() {
-            step.add(held[index].values(count: run.model.parameterCount), metrics: ledger.metrics[index])
-            held[index].release()
+        while let block = ledger.nextToSum() {
+            pairwise.push(held[block.lowerBound].values(count: run.model.parameterCount), metrics: ledger.metrics[block.lowerBound],
+                          block: block)
         }
+        if ledger.isComplete { step.take(pairwise) }
     }
 }
 

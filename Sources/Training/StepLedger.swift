@@ -1,12 +1,13 @@
 import NeuralNet
 
 /// The books of the step being collected: who computes each microbatch, what has come back, and
-/// which gradient is next to add, in microbatch order.
+/// which block of gradients is next to add, in microbatch order.
 ///
 /// A value with no I/O: the parameter server keeps one and asks it what to do; unit tests drive it
-/// without processes. Gradients are added in microbatch order whoever computes what and in
-/// whichever order they finish, which is what makes a step exact for any membership. Storage is
-/// kept from step to step, so a steady-state step allocates nothing here.
+/// without processes. A worker sends each whole node of the step's `SumTree` it holds as one
+/// block; blocks are added in the tree's order whoever computes what and in whichever order they
+/// finish, which is what makes a step exact for any membership. Storage is kept from step to
+/// step, so a steady-state step allocates nothing here.
 public struct StepLedger {
     /// An empty ledger; `start` opens a step.
     public init() {}
@@ -18,7 +19,7 @@ public struct StepLedger {
     public private(set) var epoch = 0
     /// The step's microbatches, as positions into the epoch's sample order.
     public private(set) var microbatches: [Range<Int>] = []
-    /// The figures of each collected microbatch.
+    /// The figures of each collected block, at its first microbatch.
     public private(set) var metrics: [BatchMetrics] = []
     /// Workers whose gradients were accepted.
     public private(set) var contributors = Set<UInt32>()
@@ -27,6 +28,8 @@ public struct StepLedger {
     /// The worker computing each microbatch; 0 while it waits for one.
     private var owner: [UInt32] = []
     private var received: [Bool] = []
+    /// For the first microbatch of each collected block, where the block ends.
+    private var blockEnd: [Int] = []
     private var pending: [Int] = []
 
     /// Whether every microbatch's gradient is in the sum.
@@ -50,6 +53,8 @@ public struct StepLedger {
         received.append(contentsOf: repeatElement(false, count: count))
         metrics.removeAll(keepingCapacity: true)
         metrics.append(contentsOf: repeatElement(BatchMetrics(), count: count))
+        blockEnd.removeAll(keepingCapacity: true)
+        blockEnd.append(contentsOf: repeatElement(0, count: count))
         summed = 0
         contributors.removeAll(keepingCapacity: true)
     }
@@ -61,15 +66,21 @@ public struct StepLedger {
 
     // MARK: - Dealing
 
-    /// Share `part` of `parts` of the waiting microbatches: contiguous, balanced, in order; the
-    /// shares for `0..<parts` together hold each waiting microbatch once. Assign it with `assign`.
+    /// Share `part` of `parts` of the waiting microbatches: contiguous, near balanced, in order,
+    /// cut where the shares make few whole nodes of the sum tree (`SumTree.cuts`); the shares for
+    /// `0..<parts` together hold each waiting microbatch once. Assign it with `assign`.
     public mutating func share(_ part: Int, of parts: Int) -> ArraySlice<Int> {
         precondition(parts > 0 && (0..<parts).contains(part), "share \(part) of \(parts)")
         if part == 0 {
             pending.removeAll(keepingCapacity: true)
             for index in owner.indices where owner[index] == 0 && !received[index] { pending.append(index) }
         }
-        return pending[pending.count * part / parts..<pending.count * (part + 1) / parts]
+        // A whole step waiting (the usual case) is cut at aligned points; leftovers are cut evenly.
+        guard pending.count == microbatches.count else {
+            return pending[pending.count * part / parts..<pending.count * (part + 1) / parts]
+        }
+        let cuts = SumTree.cuts(pending.count, parts: parts)
+        return pending[cuts[part]..<cuts[part + 1]]
     }
 
     /// Notes that `worker` computes the microbatches of `share`.
@@ -96,28 +107,36 @@ public struct StepLedger {
         case refused(String)
     }
 
-    /// Takes `worker`'s gradient of `microbatch` for step `step`, of `figures.count` samples, if it
-    /// is the one this worker owes for the step being collected.
-    public mutating func collect(step: Int, microbatch: Int, figures: BatchMetrics, from worker: UInt32) -> Collected {
+    /// Takes `worker`'s summed gradient of the microbatches `block` for step `step`, of
+    /// `figures.count` samples, if the block is a node of the step's sum tree and this worker owes
+    /// every microbatch of it for the step being collected.
+    public mutating func collect(step: Int, block: Range<Int>, figures: BatchMetrics, from worker: UInt32) -> Collected {
         guard isCollecting, step == version else {
             return .refused("stale gradients for step \(step); the server is at step \(isCollecting ? version : -1)")
         }
-        guard owner.indices.contains(microbatch), owner[microbatch] == worker, !received[microbatch] else {
-            return .refused("gradients for microbatch \(microbatch), which is not assigned to worker \(worker)")
+        let what = block.count == 1 ? "microbatch \(block.lowerBound)" : "microbatches \(block.lowerBound)..<\(block.upperBound)"
+        guard SumTree.isNode(block, of: microbatches.count) || block.count == 1 else {
+            return .refused("gradients for \(what), which are not a node of the step's sum tree of \(microbatches.count)")
         }
-        guard figures.count == microbatches[microbatch].count else {
-            return .refused("microbatch \(microbatch) has \(microbatches[microbatch].count) samples, the worker reported \(figures.count)")
+        guard block.allSatisfy({ owner.indices.contains($0) && owner[$0] == worker && !received[$0] }) else {
+            return .refused("gradients for \(what), which \(block.count == 1 ? "is" : "are") not assigned to worker \(worker)")
         }
-        received[microbatch] = true
-        metrics[microbatch] = figures
+        let samples = block.reduce(0) { $0 + microbatches[$1].count }
+        guard figures.count == samples else {
+            return .refused("\(what) \(block.count == 1 ? "has" : "have") \(samples) samples, the worker reported \(figures.count)")
+        }
+        for index in block { received[index] = true }
+        blockEnd[block.lowerBound] = block.upperBound
+        metrics[block.lowerBound] = figures
         contributors.insert(worker)
         return .accepted
     }
 
-    /// The next microbatch to add to the sum, once every one before it is in; it counts as summed from then on.
-    public mutating func nextToSum() -> Int? {
+    /// The next block to add to the sum, once every block before it is in; it counts as summed from then on.
+    public mutating func nextToSum() -> Range<Int>? {
         guard summed < microbatches.count, received[summed] else { return nil }
-        summed += 1
-        return summed - 1
+        let block = summed..<blockEnd[summed]
+        summed = block.upperBound
+        return block
     }
 }

@@ -236,18 +236,21 @@ public final class Worker {
     }
 }
 
-/// Computes a worker's assignments: each microbatch against the weights the link received, its
-/// gradient straight into the buffer the link sends (or the shared file's slot), each sent as soon
-/// as it is done. What it needs from step to step is kept, so a steady-state step allocates
-/// nothing of its own.
+/// Computes a worker's assignments against the weights the link received: the assigned
+/// microbatches cut into the fewest whole nodes of the step's `SumTree`, each node added up in
+/// the tree's order and sent as one gradient as soon as it is done, straight from the buffer the
+/// link sends (or the shared file's slot). What it needs from step to step is kept, so a
+/// steady-state step allocates nothing of its own.
 private final class AssignmentComputer {
     private let run: PreparedRun
     private let computer: GradientComputer
+    private let sum: PairwiseSum
     private var orders: (epoch: Int, order: [Int])?
 
     init(run: PreparedRun) {
         self.run = run
         computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
+        sum = PairwiseSum(parameterCount: run.model.parameterCount)
     }
 
     /// What one assignment took.
@@ -265,9 +268,9 @@ private final class AssignmentComputer {
         var reason: String
     }
 
-    /// Computes `assignment`'s microbatches, sending each gradient as soon as it is done and waiting
-    /// up to `patience` seconds for room to send it; a refusal (nothing sent) when a microbatch lies
-    /// outside the training set.
+    /// Computes `assignment`'s microbatches, sending each node's gradient as soon as it is done and
+    /// waiting up to `patience` seconds for room to send it; a refusal (nothing sent) when a
+    /// microbatch lies outside the training set.
     func compute(_ assignment: AssignmentArrival, on link: WorkerLink, patience: Double) throws(Refusal) -> Done {
         if orders?.epoch != assignment.epoch {
             orders = (assignment.epoch, EpochPlan.order(sampleCount: run.train.count, epoch: assignment.epoch, seed: run.config.seed))
@@ -276,15 +279,28 @@ private final class AssignmentComputer {
               assignment.microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
         else { throw Refusal(reason: "assignment outside the training set") }
         var done = Done()
-        for ref in assignment.microbatches {
+        var next = 0
+        for block in SumTree.blocks(of: assignment.microbatches.lazy.map(\.index)) {
+            let refs = assignment.microbatches[next..<next + block.count]
+            next += block.count
             let started = monotonicSeconds()
-            let metrics = computer.compute(order: order, positions: ref.positions, parameters: assignment.weights,
-                                           gradient: link.gradientBuffer(for: ref.index))
+            let gradient = link.gradientBuffer(for: block.lowerBound)
+            let metrics: BatchMetrics
+            if let only = refs.first, refs.count == 1 {
+                metrics = computer.compute(order: order, positions: only.positions, parameters: assignment.weights, gradient: gradient)
+            } else {
+                for ref in refs {
+                    sum.pushComputed(block: ref.index - block.lowerBound..<ref.index - block.lowerBound + 1) { values in
+                        computer.compute(order: order, positions: ref.positions, parameters: assignment.weights, gradient: values)
+                    }
+                }
+                metrics = sum.finish(into: gradient)
+            }
             let computed = monotonicSeconds()
             done.computeSeconds += computed - started
             done.samples += metrics.count
-            let stats = GradientStats(microbatch: ref.index, samples: metrics.count, lossSum: metrics.lossSum,
-                                      correct: metrics.correct, computeSeconds: computed - started)
+            let stats = GradientStats(microbatch: block.lowerBound, microbatches: block.count, samples: metrics.count,
+                                      lossSum: metrics.lossSum, correct: metrics.correct, computeSeconds: computed - started)
             let sent = link.sendGradients(step: assignment.header.step, stats: stats, patience: patience)
             done.sendSeconds += monotonicSeconds() - computed
             guard sent.outcome == .sent else {

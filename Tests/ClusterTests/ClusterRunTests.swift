@@ -93,9 +93,9 @@ final class ClusterRunTests: XCTestCase {
     func testWorkersOfAnotherProtocolOrModelAreRefused() throws {
         let run = SmallRun(trainLimit: 600, epochs: 1)
         let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
-        let oldProtocol = try cluster.addWorker(["--protocol-version", "2"])
+        let oldProtocol = try cluster.addWorker(["--protocol-version", "1"])
         XCTAssertEqual(oldProtocol.wait(timeout: 20), 1, oldProtocol.output)
-        XCTAssertTrue(oldProtocol.output.contains("error: refused by the server: protocol version 2 is not supported; this server speaks version 1"), oldProtocol.output)
+        XCTAssertTrue(oldProtocol.output.contains("error: refused by the server: protocol version 1 is not supported; this server speaks version 2"), oldProtocol.output)
 
         let otherModel = try cluster.addWorker(["--model", "mnist-cnn"])
         XCTAssertEqual(otherModel.wait(timeout: 20), 1, otherModel.output)

@@ -12,6 +12,8 @@ final class StepLedgerTests: XCTestCase {
         return ledger
     }
 
+    private func one(_ index: Int) -> Range<Int> { index..<index + 1 }
+
     private func figures(_ samples: Int = 4) -> BatchMetrics {
         BatchMetrics(lossSum: 1, correct: 1, count: samples)
     }
@@ -45,15 +47,15 @@ final class StepLedgerTests: XCTestCase {
     func testGradientsAreSummedInMicrobatchOrderWhateverTheOrderOfArrival() {
         var books = ledger(microbatches: 4)
         _ = deal(&books, to: [1, 2])
-        XCTAssertEqual(books.collect(step: 5, microbatch: 3, figures: figures(), from: 2), .accepted)
-        XCTAssertEqual(books.collect(step: 5, microbatch: 2, figures: figures(), from: 2), .accepted)
+        XCTAssertEqual(books.collect(step: 5, block: one(3), figures: figures(), from: 2), .accepted)
+        XCTAssertEqual(books.collect(step: 5, block: one(2), figures: figures(), from: 2), .accepted)
         XCTAssertNil(books.nextToSum(), "microbatch 0 is not in yet")
-        XCTAssertEqual(books.collect(step: 5, microbatch: 0, figures: figures(), from: 1), .accepted)
-        XCTAssertEqual(books.nextToSum(), 0)
+        XCTAssertEqual(books.collect(step: 5, block: one(0), figures: figures(), from: 1), .accepted)
+        XCTAssertEqual(books.nextToSum(), 0..<1)
         XCTAssertNil(books.nextToSum(), "microbatch 1 is not in yet")
         XCTAssertFalse(books.isComplete)
-        XCTAssertEqual(books.collect(step: 5, microbatch: 1, figures: figures(), from: 1), .accepted)
-        XCTAssertEqual([books.nextToSum(), books.nextToSum(), books.nextToSum(), books.nextToSum()], [1, 2, 3, nil])
+        XCTAssertEqual(books.collect(step: 5, block: one(1), figures: figures(), from: 1), .accepted)
+        XCTAssertEqual([books.nextToSum(), books.nextToSum(), books.nextToSum(), books.nextToSum()], [1..<2, 2..<3, 3..<4, nil])
         XCTAssertTrue(books.isComplete)
         XCTAssertEqual(books.contributors, [1, 2])
     }
@@ -61,56 +63,88 @@ final class StepLedgerTests: XCTestCase {
     func testALostWorkersUnfinishedMicrobatchesAreDealtAgainAndItsFinishedOnesKept() {
         var books = ledger(microbatches: 6)
         _ = deal(&books, to: [1, 2])
-        XCTAssertEqual(books.collect(step: 5, microbatch: 3, figures: figures(), from: 2), .accepted)
+        XCTAssertEqual(books.collect(step: 5, block: one(3), figures: figures(), from: 2), .accepted)
         XCTAssertEqual(books.reassign(from: 2), 2, "microbatches 4 and 5 were owed; 3 is in")
         XCTAssertTrue(books.hasPending)
         XCTAssertEqual(deal(&books, to: [1]), [1: [4, 5]])
         // The lost worker's late gradient of a microbatch now owed by another is refused.
-        guard case .refused(let reason) = books.collect(step: 5, microbatch: 4, figures: figures(), from: 2) else {
+        guard case .refused(let reason) = books.collect(step: 5, block: one(4), figures: figures(), from: 2) else {
             return XCTFail("a gradient from a worker that no longer owes it was taken")
         }
         XCTAssertEqual(reason, "gradients for microbatch 4, which is not assigned to worker 2")
         for index in [0, 1, 2, 4, 5] {
-            XCTAssertEqual(books.collect(step: 5, microbatch: index, figures: figures(), from: 1), .accepted)
+            XCTAssertEqual(books.collect(step: 5, block: one(index), figures: figures(), from: 1), .accepted)
         }
-        var summed: [Int] = []
-        while let index = books.nextToSum() { summed.append(index) }
-        XCTAssertEqual(summed, [0, 1, 2, 3, 4, 5])
+        var summed: [Range<Int>] = []
+        while let block = books.nextToSum() { summed.append(block) }
+        XCTAssertEqual(summed, (0..<6).map(one))
     }
 
     func testWhatIsNotOwedIsRefusedWithTheReason() {
         var books = ledger(microbatches: 2)
         _ = deal(&books, to: [1])
-        XCTAssertEqual(books.collect(step: 4, microbatch: 0, figures: figures(), from: 1),
+        XCTAssertEqual(books.collect(step: 4, block: one(0), figures: figures(), from: 1),
                        .refused("stale gradients for step 4; the server is at step 5"))
-        XCTAssertEqual(books.collect(step: 5, microbatch: 0, figures: figures(3), from: 1),
+        XCTAssertEqual(books.collect(step: 5, block: one(0), figures: figures(3), from: 1),
                        .refused("microbatch 0 has 4 samples, the worker reported 3"))
-        XCTAssertEqual(books.collect(step: 5, microbatch: 7, figures: figures(), from: 1),
+        XCTAssertEqual(books.collect(step: 5, block: one(7), figures: figures(), from: 1),
                        .refused("gradients for microbatch 7, which is not assigned to worker 1"))
-        XCTAssertEqual(books.collect(step: 5, microbatch: 0, figures: figures(), from: 1), .accepted)
-        XCTAssertEqual(books.collect(step: 5, microbatch: 0, figures: figures(), from: 1),
+        XCTAssertEqual(books.collect(step: 5, block: one(0), figures: figures(), from: 1), .accepted)
+        XCTAssertEqual(books.collect(step: 5, block: one(0), figures: figures(), from: 1),
                        .refused("gradients for microbatch 0, which is not assigned to worker 1"), "a duplicate")
         books.finish()
-        XCTAssertEqual(books.collect(step: 5, microbatch: 1, figures: figures(), from: 1),
+        XCTAssertEqual(books.collect(step: 5, block: one(1), figures: figures(), from: 1),
                        .refused("stale gradients for step 5; the server is at step -1"))
     }
 
-    /// Random memberships, losses and arrival orders: every microbatch is summed exactly once, in order,
-    /// with the figures of the gradient that was taken.
+    func testAWholeStepIsCutAtAlignedPointsAndComesBackInFewBlocks() {
+        var books = ledger(microbatches: 32)
+        let dealt = deal(&books, to: [1, 2, 3])
+        XCTAssertEqual(dealt[1], Array(0..<8))
+        XCTAssertEqual(dealt[2], Array(8..<20))
+        XCTAssertEqual(dealt[3], Array(20..<32))
+        let blocks = [1, 2, 3].map { SumTree.blocks(of: dealt[$0] ?? []) }
+        XCTAssertEqual(blocks, [[0..<8], [8..<16, 16..<20], [20..<24, 24..<32]])
+        for (worker, owned) in zip([UInt32(3), 2, 1], blocks.reversed()) {
+            for block in owned.reversed() {
+                XCTAssertEqual(books.collect(step: 5, block: block, figures: figures(4 * block.count), from: worker), .accepted)
+            }
+        }
+        var summed: [Range<Int>] = []
+        while let block = books.nextToSum() { summed.append(block) }
+        XCTAssertEqual(summed, [0..<8, 8..<16, 16..<20, 20..<24, 24..<32])
+        XCTAssertEqual(books.metrics[8].count, 32, "a block's figures are kept at its first microbatch")
+    }
+
+    func testABlockMustBeANodeOfTheTreeAndWhollyOwed() {
+        var books = ledger(microbatches: 8)
+        _ = deal(&books, to: [1, 2])
+        XCTAssertEqual(books.collect(step: 5, block: 2..<6, figures: figures(16), from: 1),
+                       .refused("gradients for microbatches 2..<6, which are not a node of the step's sum tree of 8"))
+        XCTAssertEqual(books.collect(step: 5, block: 0..<8, figures: figures(32), from: 1),
+                       .refused("gradients for microbatches 0..<8, which are not assigned to worker 1"))
+        XCTAssertEqual(books.collect(step: 5, block: 0..<4, figures: figures(15), from: 1),
+                       .refused("microbatches 0..<4 have 16 samples, the worker reported 15"))
+        XCTAssertEqual(books.collect(step: 5, block: 0..<4, figures: figures(16), from: 1), .accepted)
+        XCTAssertEqual(books.collect(step: 5, block: 2..<4, figures: figures(8), from: 1),
+                       .refused("gradients for microbatches 2..<4, which are not assigned to worker 1"), "already in")
+    }
+
+    /// Random memberships, losses and arrival orders of the blocks workers send: every microbatch
+    /// is summed exactly once, in order, in blocks that are nodes of the tree.
     func testAnyChurnSumsEachMicrobatchOnceInOrder() {
         var generator = SystemRandomNumberGenerator()
         for trial in 0..<500 {
-            let count = Int.random(in: 1...12, using: &generator)
+            let count = Int.random(in: 1...40, using: &generator)
             var books = ledger(microbatches: count, version: trial)
             var nextWorker: UInt32 = 1
             var alive: [UInt32] = []
-            var owed: [(worker: UInt32, microbatch: Int)] = []
-            var summed: [Int] = []
+            var owed: [(worker: UInt32, block: Range<Int>)] = []
+            var summed: [Range<Int>] = []
             var rounds = 0
             while !books.isComplete {
                 rounds += 1
-                XCTAssertLessThan(rounds, 1_000, "trial \(trial) does not finish")
-                if rounds > 1_000 { return }
+                guard rounds < 2_000 else { return XCTFail("trial \(trial) does not finish") }
                 switch Int.random(in: 0..<10, using: &generator) {
                 case 0, 1:
                     alive.append(nextWorker)
@@ -124,16 +158,18 @@ final class StepLedgerTests: XCTestCase {
                 }
                 if books.hasPending && !alive.isEmpty {
                     for (worker, share) in deal(&books, to: alive) {
-                        owed += share.map { (worker, $0) }
+                        owed += SumTree.blocks(of: share).map { (worker, $0) }
                     }
                 }
                 if !owed.isEmpty {
                     let arrival = owed.remove(at: Int.random(in: owed.indices, using: &generator))
-                    XCTAssertEqual(books.collect(step: trial, microbatch: arrival.microbatch, figures: figures(), from: arrival.worker), .accepted)
+                    XCTAssertEqual(books.collect(step: trial, block: arrival.block, figures: figures(4 * arrival.block.count),
+                                                 from: arrival.worker), .accepted)
                 }
-                while let index = books.nextToSum() { summed.append(index) }
+                while let block = books.nextToSum() { summed.append(block) }
             }
-            XCTAssertEqual(summed, Array(0..<count), "trial \(trial)")
+            XCTAssertEqual(summed.flatMap { Array($0) }, Array(0..<count), "trial \(trial)")
+            XCTAssertTrue(summed.allSatisfy { SumTree.isNode($0, of: count) }, "trial \(trial): \(summed)")
         }
     }
 }
