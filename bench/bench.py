@@ -179,8 +179,8 @@ class Backprop:
         if code != 0:
             raise BenchError(f"backprop-server ({model}, {workers} workers) failed (exit {code}): {tail(d + '.log')}")
         steps = [e for e in events(os.path.join(d, "server.jsonl")) if e.get("event") == "step"]
-        work = [e for path in glob.glob(os.path.join(d, "worker-*.jsonl")) for e in events(path)
-                if e.get("event") == "worker_step"]
+        # Workers report their steps to the server, which logs them as worker_step events.
+        work = [e for e in events(os.path.join(d, "server.jsonl")) if e.get("event") == "worker_step"]
         compute = sum(e["compute_seconds"] for e in work)
         waited = sum(e["wait_seconds"] for e in work)
         return {"rate": best_epoch_rate(d), "wait_share": waited / max(compute + waited, 1e-9),

@@ -260,6 +260,8 @@ extension Body {
             self = .error(reason: try Self.text(body, kind: kind))
         case .rejoin:
             self = .rejoin(reason: try Self.text(body, kind: kind))
+        case .report:
+            self = .report(try StepFigures(body: body))
         }
     }
 

@@ -20,6 +20,8 @@ extension Message {
             writer.writeAssignmentBody(epoch: epoch, count: microbatches.count) { microbatches[$0] }
         case .gradients(let report):
             writer.writeGradientsBody(report.stats)
+        case .report(let figures):
+            writer.writeReportBody(figures)
         }
         writer.writeHeader(kind: body.kind, runID: runID, sender: sender, step: step, elementCount: payload.count,
                            protocolVersion: protocolVersion)
@@ -86,6 +88,10 @@ public struct FrameWriter: Sendable {
 
     mutating func writeBody(_ bytes: [UInt8]) {
         body = bytes
+    }
+
+    mutating func writeReportBody(_ figures: StepFigures) {
+        figures.write(into: &body)
     }
 
     /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64).

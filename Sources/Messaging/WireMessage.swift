@@ -8,7 +8,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case ready
     /// Server → worker: microbatches to compute against the weights of `step`.
     case assignment
-    /// Worker → server: one microbatch's gradient and statistics.
+    /// Worker → server: one node of the step's sum tree: its gradient and statistics.
     case gradients
     /// Either way: still alive.
     case heartbeat
@@ -20,6 +20,8 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case error
     /// Server → worker: this server does not know the worker (it restarted, or dropped the worker); join again.
     case rejoin
+    /// Worker → server: what the worker measured over its last assignment.
+    case report
 
     /// Whether messages of this kind may carry a Float32 payload frame.
     var carriesPayload: Bool {
@@ -136,6 +138,8 @@ public enum Body: Equatable, Sendable {
     case error(reason: String)
     /// Server → worker: not a member (any more); join again.
     case rejoin(reason: String)
+    /// Worker → server: what it measured over the assignment of the header's step.
+    case report(StepFigures)
 
     /// The header kind this body is sent as.
     public var kind: MessageKind {
@@ -150,6 +154,7 @@ public enum Body: Equatable, Sendable {
         case .shutdown: .shutdown
         case .error: .error
         case .rejoin: .rejoin
+        case .report: .report
         }
     }
 
@@ -215,6 +220,8 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
             fields += ["microbatch=\(report.microbatch)", "samples=\(report.samples)", "elements=\(report.values.count)"]
         case .leave(let reason), .shutdown(let reason), .error(let reason), .rejoin(let reason):
             fields.append("reason=\(Self.quoted(reason))")
+        case .report(let figures):
+            fields += ["epoch=\(figures.epoch)", "microbatches=\(figures.microbatches)", "samples=\(figures.samples)"]
         }
         return fields.joined(separator: " ")
     }

@@ -168,9 +168,9 @@ public final class WorkerLink {
         return deliver(join.encoded(protocolVersion: protocolVersion), patience: 0)
     }
 
-    /// Sends a control message (ready, heartbeat, leave) as this member, waiting up to `patience` seconds for room.
-    public func send(_ body: Body, patience: Double) -> SendOutcome {
-        deliver(Message(runID: member.runID, sender: member.id, step: 0, body: body).encoded(), patience: patience)
+    /// Sends a control message (ready, heartbeat, report, leave) as this member, about `step`, waiting up to `patience` seconds for room.
+    public func send(_ body: Body, step: UInt64 = 0, patience: Double) -> SendOutcome {
+        deliver(Message(runID: member.runID, sender: member.id, step: step, body: body).encoded(), patience: patience)
     }
 
     private func deliver(_ frames: [[UInt8]], patience: Double) -> SendOutcome {

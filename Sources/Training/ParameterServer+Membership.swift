@@ -37,6 +37,12 @@ extension ParameterServer {
             members.setState(known, .ready)
         case .heartbeat, .gradients:
             break
+        case .report(let figures):
+            // What the worker measured goes into this run's log, wherever the worker runs.
+            sink.record(.workerStep(WorkerStepRecord(
+                worker: Int(worker.id), epoch: figures.epoch, globalStep: Int(clamping: message.step), microbatches: figures.microbatches,
+                samples: figures.samples, computeSeconds: figures.computeSeconds, waitSeconds: figures.waitSeconds,
+                bytesSent: figures.bytesSent, bytesReceived: figures.bytesReceived, sendSeconds: figures.sendSeconds)))
         case .leave(let reason):
             lose(worker.id, reason: "left: \(reason)", event: .workerLeft(worker: Int(worker.id), reason: reason))
         case .join, .welcome, .assignment, .shutdown, .error, .rejoin:

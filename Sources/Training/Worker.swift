@@ -186,10 +186,14 @@ public final class Worker {
                 }
                 lastSent = monotonicSeconds()
                 idleSince = lastSent
-                sink.record(.workerStep(WorkerStepRecord(
-                    worker: Int(welcome.workerID), epoch: assignment.epoch + 1, globalStep: Int(assignment.header.step),
-                    microbatches: assignment.microbatches.count, samples: done.samples, computeSeconds: done.computeSeconds,
-                    waitSeconds: wait, bytesSent: done.bytesSent, bytesReceived: bytesReceived, sendSeconds: done.sendSeconds)))
+                // What this assignment took goes to the server's log, so the run reads whole wherever this worker runs.
+                let figures = StepFigures(epoch: assignment.epoch + 1, microbatches: assignment.microbatches.count, samples: done.samples,
+                                          computeSeconds: done.computeSeconds, waitSeconds: wait, sendSeconds: done.sendSeconds,
+                                          bytesSent: done.bytesSent, bytesReceived: bytesReceived)
+                let reported = link.send(.report(figures), step: assignment.header.step, patience: 0)
+                if reported != .sent && reported != .wouldBlock {
+                    sink.record(.sendFailed(worker: Int(welcome.workerID), message: "report", reason: "\(reported)"))
+                }
                 bytesReceived = 0
             case .control(let message):
                 guard message.runID == welcome.runID || message.kind == .rejoin else {
@@ -207,7 +211,7 @@ public final class Worker {
                 case .rejoin(let reason):
                     sink.record(.workerRejoining(worker: Int(welcome.workerID), reason: reason))
                     return .rejoin
-                case .join, .ready, .gradients, .leave:
+                case .join, .ready, .gradients, .leave, .report:
                     sink.record(.messageRejected(worker: 0, reason: "a server may not send \(message.kind)"))
                 }
             }

@@ -32,7 +32,7 @@ final class ExactnessTests: XCTestCase {
         let payloadBytes = 5_729 * 4  // seed-cnn's parameters
         for (k, worker) in cluster.workers.enumerated() {
             let id = try XCTUnwrap(joined.first { $0["pid"] as? Int == Int(worker.pid) }?["worker"] as? Int)
-            let steps = readEvents(cluster.runDirectory + "/worker-\(id).jsonl").filter { $0["event"] as? String == "worker_step" }
+            let steps = cluster.events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
             XCTAssertFalse(steps.isEmpty, "worker \(id) logged no steps")
             let local = k == cluster.workers.count - 1
             for step in steps {

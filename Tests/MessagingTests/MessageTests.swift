@@ -126,8 +126,8 @@ final class MessageTests: XCTestCase {
         var frames = Samples.message(.heartbeat).encoded()
         frames[0] = frames[0].writing(UInt16(0), at: 6)
         assertRejects(frames, .unknownKind(0))
-        frames[0] = frames[0].writing(UInt16(11), at: 6)
-        assertRejects(frames, .unknownKind(11))
+        frames[0] = frames[0].writing(UInt16(12), at: 6)
+        assertRejects(frames, .unknownKind(12))
     }
 
     func testRejectsNonZeroReserved() {
