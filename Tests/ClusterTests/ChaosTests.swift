@@ -2,14 +2,15 @@ import Foundation
 import XCTest
 
 /// `scripts/cluster chaos`: workers killed, frozen and added and the server killed and restarted while a real
-/// cluster trains; the script then trains the same flags undisturbed and compares the checkpoints byte for byte.
+/// cluster trains; `backprop cluster chaos` then trains the same flags undisturbed and compares the checkpoints byte for byte.
 final class ChaosTests: XCTestCase {
     /// The repository this test file belongs to: scripts/cluster and the .build/release the test build filled.
     private let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The run is sized (72,000 samples, about 5 s on two idle cores, 15 s on busy ones) so that all four faults, half a
-    /// second apart, come before it ends however fast the machine is today.
+    /// The faults follow training steps, not the clock: the four are due at 1/5, 2/5, 3/5 and 4/5 of the run's steps
+    /// (72,000 samples: about 2,250 steps, the first checkpoint at step 20), so each falls inside training however fast
+    /// the machine is, and the test checks that all four fired there.
     func testChaosEndsWithTheWeightsOfAnUndisturbedRun() throws {
         for name in ["backprop", "backprop-server", "backprop-worker"] {
             let path = repository.appendingPathComponent(".build/release/\(name)").path
@@ -26,7 +27,7 @@ final class ChaosTests: XCTestCase {
 
         let (status, output) = try runScript(
             ["chaos", "--no-build", "--config", "cluster/quick.conf", "--run-dir", runDirectory,
-             "--events", "4", "--interval", "0.5", "--seed", "7", "--", "--train-limit", "10000", "--epochs", "8"],
+             "--events", "4", "--seed", "7", "--", "--train-limit", "10000", "--epochs", "8"],
             environment: ["CLUSTER_RUNS": root + "/runs"], outputPath: outputPath, timeout: 240, mentioning: root)
         print(output)
 
@@ -36,8 +37,16 @@ final class ChaosTests: XCTestCase {
         XCTAssertEqual(faults.filter { $0.contains("killed the server") }.count, 1, "the server must be killed exactly once:\n\(output)")
         XCTAssertTrue(faults.contains { $0.contains("killed the server") && $0.contains("restarted it") && $0.contains("--resume") },
                       "the server was not restarted:\n\(output)")
-        XCTAssertLessThanOrEqual(faults.filter { !$0.contains("woke worker-") }.count, 4, output)
-        XCTAssertTrue(output.contains("chaos: final weights identical to an undisturbed run ("), output)
+        // All four faults fired, each while training ran: after its first step and before its last.
+        let injected = faults.filter { !$0.contains("woke worker-") }
+        XCTAssertEqual(injected.count, 4, output)
+        XCTAssertTrue(output.contains("chaos: final weights identical to an undisturbed run (4 faults: "), output)
+        let lastStep = readEvents(runDirectory + "/server.jsonl").compactMap { $0["event"] as? String == "step" ? $0["global_step"] as? Int : nil }.max() ?? 0
+        for fault in injected {
+            let step = fault.range(of: #"at step \d+"#, options: .regularExpression).flatMap { Int(fault[$0].dropFirst(8)) }
+            XCTAssertNotNil(step, "a fault without its training step: \(fault)")
+            XCTAssertTrue((1..<lastStep).contains(step ?? 0), "a fault outside training (last step \(lastStep)): \(fault)")
+        }
 
         // The workers that were running when the server died rejoined the restarted one by themselves.
         let workerLogs = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory))?
