@@ -9,7 +9,7 @@ import Darwin
 public enum DetachedProcess {
     /// Starts `path` with `arguments` in a session of its own (no terminal, so neither Ctrl-C nor a hang-up reaches it),
     /// standard input from /dev/null, standard output and error to `log` (truncated, or appended to when `append`),
-    /// every signal at its default. Returns the pid, which is the program's: nothing sits between.
+    /// no other file descriptor, every signal at its default. Returns the pid, which is the program's: nothing sits between.
     public static func spawn(_ path: String, _ arguments: [String], log: String, append: Bool) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -17,6 +17,9 @@ public enum DetachedProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else is inherited: a descriptor of ours left open (the pipe a parent watches to see us end, a log
+        // being read) would stay open for as long as the detached program runs.
+        for descriptor in openDescriptors() { posix_spawn_file_actions_addclose(&actions, descriptor) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -36,6 +39,12 @@ public enum DetachedProcess {
             throw ClusterCommandError.failure("cannot start \(path): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// This process's open file descriptors above standard error (glibc ignores closing one that has closed since).
+    private static func openDescriptors() -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.compactMap { Int32($0) }.filter { $0 > 2 }
     }
 
     /// `POSIX_SPAWN_SETSID` (glibc 2.26 and later): the child calls setsid() before it runs the program.

@@ -10,14 +10,18 @@ public struct FaultPlan: Sendable {
     public let events: Int
     /// The fault (counted from 1) at which the server restarts, if a checkpoint exists by then.
     public let restartSlot: Int
-    private var generator: SeededGenerator
+    /// Draws the kinds of faults: the sequence of kinds depends on the seed alone, not on how many workers there were to pick from.
+    private var kinds: SeededGenerator
+    /// Draws which worker, and how long a freeze lasts.
+    private var choices: SeededGenerator
     /// What happened so far, by kind.
     public private(set) var tally: [FaultKind: Int] = [:]
 
     public init(events: Int, seed: UInt64) {
         self.events = events
-        generator = SeededGenerator(seed: seed, stream: "chaos")
-        restartSlot = 1 + generator.nextInt(below: max((events + 1) / 2, 1))
+        kinds = SeededGenerator(seed: seed, stream: "chaos-faults")
+        choices = SeededGenerator(seed: seed, stream: "chaos-choices")
+        restartSlot = 1 + kinds.nextInt(below: max((events + 1) / 2, 1))
     }
 
     /// Faults injected so far.
@@ -38,15 +42,15 @@ public struct FaultPlan: Sendable {
             if remaining <= needRestart { return nil }
         }
         if needKill == 1 && remaining <= needRestart + needKill { return .killWorker }
-        let draw = generator.nextInt(below: 100)
+        let draw = kinds.nextInt(below: 100)
         return draw < 45 ? .killWorker : draw < 75 ? .freezeWorker : .extraWorker
     }
 
-    /// A random index below `count` (which worker), from the same seeded sequence.
-    public mutating func pick(below count: Int) -> Int { generator.nextInt(below: max(count, 1)) }
+    /// A random index below `count` (which worker).
+    public mutating func pick(below count: Int) -> Int { choices.nextInt(below: max(count, 1)) }
 
     /// Seconds a freeze lasts: 2 to 6.
-    public mutating func freezeSeconds() -> Int { 2 + generator.nextInt(below: 5) }
+    public mutating func freezeSeconds() -> Int { 2 + choices.nextInt(below: 5) }
 
     /// Counts a fault that was injected (which may differ from the one drawn: a kill when no worker can be frozen).
     public mutating func record(_ kind: FaultKind) { tally[kind, default: 0] += 1 }

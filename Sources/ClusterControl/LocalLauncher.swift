@@ -57,7 +57,12 @@ public final class LocalLauncher: ClusterLauncher {
 
     public func isRunning(_ member: ClusterMember, in run: ClusterRun) -> Bool {
         guard let pid = pid(of: member, in: run) else { return false }
-        collect(pid)
+        if started.contains(pid) {
+            // A child of ours runs until we reap it, and its pid cannot be reused before that. (Its /proc cmdline is
+            // empty for a moment after the spawn, while the kernel sets up the new program.)
+            collect(pid)
+            return ended[pid] == nil
+        }
         return RunLiveness.process(pid, runs: member.program, with: run.directory) == true
     }
 

@@ -35,6 +35,13 @@ final class FaultPlanTests: XCTestCase {
         }
     }
 
+    /// The seed ChaosTests uses draws every kind of fault in its four.
+    func testSeedFiveDrawsEveryKindInFourFaults() {
+        var plan = FaultPlan(events: 4, seed: 5)
+        while plan.injected < 4, let kind = plan.next(checkpointExists: true) { plan.record(kind) }
+        XCTAssertEqual(plan.summary, "1 worker kill, 1 worker freeze, 1 extra worker, 1 server restart")
+    }
+
     func testTheRestartWaitsForACheckpoint() {
         var plan = FaultPlan(events: 1, seed: 1)
         XCTAssertNil(plan.next(checkpointExists: false), "the last fault waits for a checkpoint")
