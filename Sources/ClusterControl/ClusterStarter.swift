@@ -86,7 +86,8 @@ public final class ClusterStarter {
         guard let local = context.launcher as? LocalLauncher else { return }
         let missing = ["backprop-server", "backprop-worker"].map(local.path(of:)).filter { !FileManager.default.isExecutableFile(atPath: $0) }
         if !missing.isEmpty {
-            throw ClusterCommandError.failure("\(missing.map(context.show).joined(separator: " and ")) missing; build with 'swift build -c release' or drop --no-build")
+            let names = missing.map(context.show).joined(separator: " and ")
+            throw ClusterCommandError.failure("\(names) \(missing.count == 1 ? "is" : "are") missing; build with 'swift build -c release' or drop --no-build")
         }
     }
 
