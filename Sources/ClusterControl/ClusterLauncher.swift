@@ -30,6 +30,10 @@ public protocol ClusterLauncher: AnyObject {
     @discardableResult
     func signal(_ member: ClusterMember, _ signal: Int32, in run: ClusterRun) -> Bool
 
+    /// The address a worker it launches should connect to, given the server's TCP `endpoint`: a worker on the
+    /// server's machine may use the server's Unix socket; one on another node needs TCP.
+    func workerAddress(in run: ClusterRun, endpoint: String) -> String
+
     /// The workers recorded for `run`, by number, ascending.
     func recordedWorkers(in run: ClusterRun) -> [Int]
 

@@ -7,11 +7,12 @@ public struct ClusterWorkers {
 
     public init(_ context: ClusterContext) { self.context = context }
 
-    /// Starts worker `k` against the server at `endpoint` and returns its handle. A worker on this machine connects
-    /// through the server's Unix socket (`local-endpoint`) when the server has one.
+    /// Starts worker `k` against the server at `endpoint` (or the address the launcher prefers for its workers, such
+    /// as the server's Unix socket) and returns its handle.
     @discardableResult
     public func start(_ k: Int, in run: ClusterRun, endpoint: String) throws -> String {
-        var arguments = ["--server", run.localEndpoint ?? endpoint, "--name", "worker-\(k)", "--log-dir", run.directory]
+        let address = context.launcher.workerAddress(in: run, endpoint: endpoint)
+        var arguments = ["--server", address, "--name", "worker-\(k)", "--log-dir", run.directory]
         if let timeout = run.info("worker_server_timeout"), !timeout.isEmpty { arguments += ["--server-timeout", timeout] }
         return try context.launcher.launch(.worker(k), arguments: arguments, in: run, appendingLog: false)
     }

@@ -72,6 +72,11 @@ public final class LocalLauncher: ClusterLauncher {
         return kill(pid, signal) == 0
     }
 
+    /// Workers run on this machine, beside the server: its Unix socket when it has one.
+    public func workerAddress(in run: ClusterRun, endpoint: String) -> String {
+        run.localEndpoint ?? endpoint
+    }
+
     public func recordedWorkers(in run: ClusterRun) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: run.file("pids"))) ?? []
         return names.compactMap { name -> Int? in
