@@ -45,6 +45,7 @@ let package = Package(
             name: "Training",
             dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Messaging", "Randomness"]
         ),
+        .target(name: "ClusterControl", dependencies: ["Training", "TrainingLog", "Randomness"]),
         .target(
             name: "CommandSupport",
             dependencies: [
@@ -58,7 +59,10 @@ let package = Package(
         .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training", "CAllocationCounter"]),
         .executableTarget(
             name: "backprop",
-            dependencies: ["Training", "CommandSupport", "Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Training", "CommandSupport", "ClusterControl", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "backprop-server",
@@ -75,6 +79,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "TrainingLogTests", dependencies: ["TrainingLog"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "ClusterControlTests", dependencies: ["ClusterControl"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
         // Runs the built backprop-bench as a process; depending on it would link the allocation counter into the tests.
