@@ -166,9 +166,20 @@ final class TrainingLoop {
             var epochMetrics = resuming ? start.epochSoFar : BatchMetrics()
             for stepIndex in (resuming ? start.firstStep : 0)..<run.plan.stepsPerEpoch {
                 let stepStart = Date()
-                let updateSeconds = try trainStep(
-                    microbatches: microbatches[stepIndex], epoch: epoch, order: order,
-                    parameters: &parameters, optimizer: &optimizer, step: &step, source: source)
+                let updateSeconds: Double
+                do {
+                    updateSeconds = try trainStep(
+                        microbatches: microbatches[stepIndex], epoch: epoch, order: order,
+                        parameters: &parameters, optimizer: &optimizer, step: &step, source: source)
+                } catch let stop as ClusterError where stop.isStop {
+                    // Asked to stop (SIGTERM, or a scheduler's warning before preemption): the step was not
+                    // applied, so the weights are those of the step boundary; keep them, and --resume goes on exactly.
+                    if stepIndex > 0 || epoch > firstEpoch || start.firstStep > 0 {
+                        saveCheckpoint(parameters, optimizer, completedEpochs: epoch, partial: epochMetrics,
+                                       seconds: Date().timeIntervalSince(epochStart))
+                    }
+                    throw stop
+                }
                 epochMetrics += step.metrics
                 sink.record(.step(StepRecord(
                     epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,
