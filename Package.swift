@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CKernels", "Randomness"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "TrainingLogTests", dependencies: ["TrainingLog"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Messaging"]),
         .testTarget(name: "ClusterControlTests", dependencies: ["ClusterControl"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),

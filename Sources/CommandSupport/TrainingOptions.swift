@@ -44,6 +44,9 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
     var checkpointEvery: Int?
 
+    @Option(help: "float32, or bfloat16: round every node of a step's gradient sum to bfloat16, so workers send half the bytes; exact for any number of workers (default: float32).")
+    var gradientPrecision: String?
+
     /// The run configuration these flags describe, with the defaults for the flags not given.
     public var config: RunConfig { config(over: RunConfig()) }
 
@@ -63,6 +66,7 @@ public struct TrainingOptions: ParsableArguments {
         if let trainLimit { config.trainLimit = trainLimit }
         if let testLimit { config.testLimit = testLimit }
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
+        if let gradientPrecision { config.gradientPrecision = gradientPrecision }
         return config
     }
 

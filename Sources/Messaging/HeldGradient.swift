@@ -31,12 +31,13 @@ public final class HeldGradient {
     }
 
     /// The `count` values as host-order Float32s, valid until `release()`: where they lie when
-    /// that memory is aligned (on a little-endian host), otherwise a copy.
+    /// that memory is aligned (on a little-endian host), otherwise a copy; bfloat16 values widened.
     public func values(count: Int) -> UnsafePointer<Float> {
         let bytes = file?.bytes(slot) ?? frame.bytes
-        precondition(bytes.count == count * MemoryLayout<Float>.size, "a held gradient of \(bytes.count) bytes, expected \(count) values")
+        let bfloat16 = bytes.count == count * BFloat16.size
+        precondition(bfloat16 || bytes.count == count * MemoryLayout<Float>.size, "a held gradient of \(bytes.count) bytes, expected \(count) values")
         #if _endian(little)
-        if let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+        if !bfloat16, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
             return base.bindMemory(to: Float.self, capacity: count)
         }
         #endif
@@ -48,7 +49,11 @@ public final class HeldGradient {
             copy = .allocate(capacity: max(count, 1))
             scratch = copy
         }
-        LittleEndianFloats.load(bytes, into: copy)
+        if bfloat16 {
+            BFloat16.load(bytes, into: copy)
+        } else {
+            LittleEndianFloats.load(bytes, into: copy)
+        }
         return UnsafePointer(copy.baseAddress.unsafelyUnwrapped)
     }
 

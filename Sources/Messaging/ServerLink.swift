@@ -44,11 +44,14 @@ public final class ServerLink {
     /// run `runID` of a model of `parameterCount` values; with `curve`, only workers whose keys it authorizes get in.
     ///
     /// Throws `ServerLinkError.cannotListen` when `endpoint` cannot be bound.
+    /// Gradients arrive with `gradientValueBytes` per value: 4, or `BFloat16.size`.
     public init(endpoint asked: String, localEndpoint askedLocal: String?, runID: UInt64, parameterCount: Int,
-                curve: CurveServerKeys?) throws {
+                gradientValueBytes: Int = MemoryLayout<Float>.size, curve: CurveServerKeys?) throws {
         self.runID = runID
         self.parameterCount = parameterCount
-        limits = MessageLimits(parameterCount: parameterCount)
+        var limits = MessageLimits(parameterCount: parameterCount)
+        limits.gradientValueBytes = gradientValueBytes
+        self.limits = limits
         weightBuffers = PayloadPool(elements: parameterCount)
         context = try ZMQContext()
         // The ZAP handler must be bound before the server socket, in the same context.

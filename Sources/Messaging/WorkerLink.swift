@@ -55,8 +55,9 @@ public final class WorkerLink {
     }
 
     /// Takes the server's welcome: messages are now run `runID`'s from worker `id`, for a model of
-    /// `parameterCount` values; forgets the shared file of an earlier membership.
-    public func joined(runID: UInt64, id: UInt32, parameterCount: Int) throws {
+    /// `parameterCount` values, gradients sent with `gradientValueBytes` per value (4, or
+    /// `BFloat16.size` for values already rounded to bfloat16); forgets the shared file of an earlier membership.
+    public func joined(runID: UInt64, id: UInt32, parameterCount: Int, gradientValueBytes: Int = MemoryLayout<Float>.size) throws {
         member = (runID, id)
         if parameterCount != self.parameterCount {
             self.parameterCount = parameterCount
@@ -65,6 +66,7 @@ public final class WorkerLink {
             alignedWeights = nil
         }
         limits = MessageLimits(parameterCount: parameterCount)
+        limits.gradientValueBytes = gradientValueBytes
         try socket.setMaxMessageSize(Int64(parameterCount * MemoryLayout<Float>.size + (1 << 20)))
         shared?.removeName()
         shared = nil
@@ -153,12 +155,16 @@ public final class WorkerLink {
     /// to `patience` seconds for room in the queue to the server. Returns what happened and the bytes sent.
     public func sendGradients(step: UInt64, stats: GradientStats, patience: Double) -> (outcome: SendOutcome, bytes: Int) {
         let payload = assignmentShared ? nil : pendingGradient
+        if let payload, limits.gradientValueBytes == BFloat16.size {
+            BFloat16.packInPlace(payload.values, count: payload.count)
+            payload.bytesPerValue = BFloat16.size
+        }
         writer.gradients(runID: member.runID, sender: member.id, step: step, stats: stats, elementCount: payload?.count ?? 0)
         let outcome = deliverPatiently(patience) { [writer, socket] () throws(ZMQError) -> SendOutcome in
             try socket.deliver(routing: nil, header: writer.header, body: writer.body, payload: payload, dontWait: false)
         }
         pendingGradient = nil
-        let bytes = writer.header.count + writer.body.count + (payload?.count ?? 0) * MemoryLayout<Float>.size
+        let bytes = writer.header.count + writer.body.count + (payload?.wireBytes.count ?? 0)
         return (outcome, outcome == .sent ? bytes : 0)
     }
 

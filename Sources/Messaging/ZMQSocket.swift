@@ -243,10 +243,15 @@ public final class ZMQSocket: @unchecked Sendable {
             throw error
         }
         #else
-        let count = payload.count
-        try zmqCall("zmq_msg_init_size") { zmq_msg_init_size(message, count * MemoryLayout<Float>.size) }
-        let destination = UnsafeMutableRawBufferPointer(start: zmq_msg_data(message), count: count * MemoryLayout<Float>.size)
-        LittleEndianFloats.store(UnsafeBufferPointer(start: payload.values, count: count), into: destination)
+        let bytes = payload.wireBytes
+        try zmqCall("zmq_msg_init_size") { zmq_msg_init_size(message, bytes.count) }
+        let destination = UnsafeMutableRawBufferPointer(start: zmq_msg_data(message), count: bytes.count)
+        if payload.bytesPerValue == MemoryLayout<Float>.size {
+            LittleEndianFloats.store(UnsafeBufferPointer(start: payload.values, count: payload.count), into: destination)
+        } else {
+            // Packed bfloat16 is little-endian already.
+            destination.copyMemory(from: bytes)
+        }
         #endif
     }
 

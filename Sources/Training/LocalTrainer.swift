@@ -25,6 +25,7 @@ public final class LocalTrainer {
         self.start = start
         loop = TrainingLoop(run: run, directory: directory, sink: sink)
         gradients = LocalGradients(model: run.model, data: run.train, microbatch: run.config.microbatch,
+                                   roundsToBFloat16: run.config.bfloat16Gradients,
                                    threads: min(threads, run.plan.microbatchesPerStep))
     }
 
@@ -54,8 +55,8 @@ public final class LocalGradients: StepGradientSource {
     /// Threads 1 and up; nil with one thread.
     private let helpers: Helpers?
 
-    /// microbatch: the largest microbatch; threads: at least 1.
-    public init(model: Sequential, data: ImageSet, microbatch: Int, threads: Int) {
+    /// microbatch: the largest microbatch; threads: at least 1; roundsToBFloat16: the sum tree's nodes rounded to bfloat16.
+    public init(model: Sequential, data: ImageSet, microbatch: Int, roundsToBFloat16: Bool = false, threads: Int) {
         precondition(threads >= 1, "at least one thread")
         self.threads = threads
         computers = (0..<threads).map { _ in GradientComputer(model: model, data: data, microbatch: microbatch) }
@@ -64,7 +65,7 @@ public final class LocalGradients: StepGradientSource {
             buffer.initialize(repeating: 0, count: t == 0 ? 1 : model.parameterCount)
             return buffer
         }
-        sum = PairwiseSum(parameterCount: model.parameterCount)
+        sum = PairwiseSum(parameterCount: model.parameterCount, roundsToBFloat16: roundsToBFloat16)
         helpers = threads > 1 ? Helpers(computers: computers, buffers: buffers) : nil
     }
 

@@ -59,12 +59,14 @@ public final class ParameterServer: StepGradientSource {
         var generator = SystemRandomNumberGenerator()
         do {
             link = try ServerLink(endpoint: options.endpoint, localEndpoint: options.localEndpoint, runID: generator.next() | 1,
-                                  parameterCount: run.model.parameterCount, curve: options.curve)
+                                  parameterCount: run.model.parameterCount,
+                                  gradientValueBytes: run.config.bfloat16Gradients ? BFloat16.size : MemoryLayout<Float>.size,
+                                  curve: options.curve)
         } catch let error as ServerLinkError {
             throw ClusterError.cannotListen("\(error); is another server using the port? (--port 0 picks a free one)")
         }
         members = Membership(firstID: Self.firstFreeWorkerID(in: directory))
-        pairwise = PairwiseSum(parameterCount: run.model.parameterCount)
+        pairwise = PairwiseSum(parameterCount: run.model.parameterCount, roundsToBFloat16: run.config.bfloat16Gradients)
         let info = WelcomeInfo(config: run.config, modelSpec: run.model.spec, parameterCount: run.model.parameterCount,
                                runDirectory: directory.path, heartbeatInterval: options.heartbeatInterval)
         welcome = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)

@@ -25,8 +25,13 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var testLimit: Int?
     /// Also checkpoint every N optimiser steps (nil = only at the end of each epoch).
     public var checkpointEvery: Int?
+    /// `float32`, or `bfloat16`: every node of a step's sum tree rounded to bfloat16, so workers send half the bytes.
+    public var gradientPrecision = "float32"
 
     public init() {}
+
+    /// Whether gradients are rounded to, and sent as, bfloat16.
+    public var bfloat16Gradients: Bool { gradientPrecision == "bfloat16" }
 
     public var effectiveLearningRate: Double { learningRate ?? (optimizer == "sgd" ? 0.01 : 0.001) }
 
@@ -51,6 +56,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = trainLimit, n < 1 { throw fail("--train-limit must be at least 1, got \(n)") }
         if let n = testLimit, n < 1 { throw fail("--test-limit must be at least 1, got \(n)") }
         if let n = checkpointEvery, n < 1 { throw fail("--checkpoint-every must be at least 1 step, got \(n)") }
+        guard ["float32", "bfloat16"].contains(gradientPrecision) else {
+            throw fail("--gradient-precision must be float32 or bfloat16, got '\(gradientPrecision)'")
+        }
     }
 
     /// The configuration `fields` wrote (as `config.json` holds it); keys it lacks keep their defaults.
@@ -76,6 +84,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         trainLimit = try value("train_limit", Int.self)
         testLimit = try value("test_limit", Int.self)
         checkpointEvery = try value("checkpoint_every", Int.self)
+        if let precision = try value("gradient_precision", String.self) { gradientPrecision = precision }
     }
 
     /// The configuration as flat log fields, in a stable order.
@@ -90,6 +99,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = trainLimit { out.append(("train_limit", .int(n))) }
         if let n = testLimit { out.append(("test_limit", .int(n))) }
         if let n = checkpointEvery { out.append(("checkpoint_every", .int(n))) }
+        if bfloat16Gradients { out.append(("gradient_precision", .string(gradientPrecision))) }
         return out
     }
 }

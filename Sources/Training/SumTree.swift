@@ -1,3 +1,4 @@
+import Messaging
 import NeuralNet
 
 /// The order in which a step adds its microbatch gradients: a binary tree fixed by the step's
@@ -11,6 +12,10 @@ import NeuralNet
 /// adds it up and sends one buffer, the server adds the nodes it receives, and `backprop
 /// train` walks the same tree; the bits are the same. Float addition is commutative, so
 /// writing a sum into either operand's memory, or a third buffer, gives the same bits.
+///
+/// In a run whose gradients travel as bfloat16, every node is rounded to bfloat16: a leaf is its
+/// gradient rounded, a node the rounded sum of its halves. The rounding points are the tree's,
+/// not the wire's, so the bits still do not depend on who computed what.
 public enum SumTree {
     /// `indices` (increasing) cut into the fewest whole nodes: each contiguous run split greedily
     /// from its start into the largest aligned block that fits.
@@ -84,14 +89,17 @@ public final class PairwiseSum {
     }
 
     public let parameterCount: Int
+    /// Whether every node is rounded to bfloat16 (see `SumTree`).
+    public let roundsToBFloat16: Bool
     private var buffers: [UnsafeMutablePointer<Float>] = []
     private var free: [Int] = []
     private var stack: [Entry] = []
     /// Where the next block must start.
     public private(set) var next = 0
 
-    public init(parameterCount: Int) {
+    public init(parameterCount: Int, roundsToBFloat16: Bool = false) {
         self.parameterCount = parameterCount
+        self.roundsToBFloat16 = roundsToBFloat16
         stack.reserveCapacity(64)
     }
 
@@ -143,6 +151,8 @@ public final class PairwiseSum {
         }
         if sum.values != UnsafePointer(destination) {
             destination.update(from: sum.values, count: parameterCount)
+            // A lone leaf is rounded here; a sum was rounded when it was added.
+            if roundsToBFloat16 { BFloat16.round(destination, count: parameterCount) }
         }
         if let owned = sum.owned { free.append(owned) }
         return sum.metrics
@@ -178,7 +188,12 @@ public final class PairwiseSum {
             result.owned = buffer
         }
         let a = left.values, b = right.values
-        for i in 0..<parameterCount { target[i] = a[i] + b[i] }
+        if roundsToBFloat16 {
+            // Rounding is idempotent: operands that are nodes already are unchanged by it, leaves are rounded.
+            for i in 0..<parameterCount { target[i] = BFloat16.round(BFloat16.round(a[i]) + BFloat16.round(b[i])) }
+        } else {
+            for i in 0..<parameterCount { target[i] = a[i] + b[i] }
+        }
         result.values = UnsafePointer(target)
         if let owned = left.owned, owned != result.owned { free.append(owned) }
         if let owned = right.owned, owned != result.owned { free.append(owned) }

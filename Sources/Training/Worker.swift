@@ -54,7 +54,9 @@ public final class Worker {
         var prepared: (config: RunConfig, run: PreparedRun)?
         while true {
             guard let welcome = try join(link) else { return .stopped }
-            try link.joined(runID: welcome.runID, id: welcome.workerID, parameterCount: welcome.info.parameterCount)
+            let bfloat16 = welcome.info.config.bfloat16Gradients
+            try link.joined(runID: welcome.runID, id: welcome.workerID, parameterCount: welcome.info.parameterCount,
+                            gradientValueBytes: bfloat16 ? BFloat16.size : MemoryLayout<Float>.size)
             let run: PreparedRun
             if let prepared, prepared.config == welcome.info.config {
                 run = prepared.run
@@ -254,7 +256,7 @@ private final class AssignmentComputer {
     init(run: PreparedRun) {
         self.run = run
         computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
-        sum = PairwiseSum(parameterCount: run.model.parameterCount)
+        sum = PairwiseSum(parameterCount: run.model.parameterCount, roundsToBFloat16: run.config.bfloat16Gradients)
     }
 
     /// What one assignment took.
@@ -292,6 +294,8 @@ private final class AssignmentComputer {
             let metrics: BatchMetrics
             if let only = refs.first, refs.count == 1 {
                 metrics = computer.compute(order: order, positions: only.positions, parameters: assignment.weights, gradient: gradient)
+                // A leaf of the tree, rounded as the tree rounds it.
+                if sum.roundsToBFloat16 { BFloat16.round(gradient, count: run.model.parameterCount) }
             } else {
                 for ref in refs {
                     sum.pushComputed(block: ref.index - block.lowerBound..<ref.index - block.lowerBound + 1) { values in

@@ -161,4 +161,33 @@ final class LinkTests: XCTestCase {
             XCTAssertEqual(reason, "stopped by a signal")
         }
     }
+
+    /// In a run that sends bfloat16 gradients, a gradient of rounded values travels in half the bytes and arrives exact.
+    func testABFloat16GradientTravelsInHalfTheBytesAndArrivesExact() throws {
+        let server = try ServerLink(endpoint: "tcp://127.0.0.1:*", localEndpoint: nil, runID: runID, parameterCount: parameterCount,
+                                    gradientValueBytes: BFloat16.size, curve: nil)
+        let worker = try WorkerLink(server: server.endpoint, routingID: Array("bf16".utf8), curve: nil)
+        try worker.joined(runID: runID, id: 3, parameterCount: parameterCount, gradientValueBytes: BFloat16.size)
+        let gradient = worker.gradientBuffer(for: 0)
+        let values = (0..<parameterCount).map { BFloat16.round(Float($0) * -0.013 + 1e-3) }
+        for index in 0..<parameterCount { gradient[index] = values[index] }
+        let stats = GradientStats(microbatch: 0, samples: 8, lossSum: 1, correct: 0, computeSeconds: 0)
+        let sent = worker.sendGradients(step: 0, stats: stats, patience: 1)
+        XCTAssertEqual(sent.outcome, .sent)
+        XCTAssertEqual(sent.bytes, 48 + 32 + parameterCount * 2, "header, body, and two bytes a value")
+        guard case .gradient(let arrival, _) = try next(server) else { return XCTFail("expected gradients") }
+        let held = HeldGradient()
+        server.hold(arrival, in: held)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: held.values(count: parameterCount), count: parameterCount)).map(\.bitPattern),
+                       values.map(\.bitPattern))
+    }
+
+    func testBFloat16RoundsToNearestEven() {
+        XCTAssertEqual(BFloat16.round(1.0), 1.0)
+        XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3F80_8000)).bitPattern, 0x3F80_0000, "a tie goes to the even neighbour")
+        XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3F81_8000)).bitPattern, 0x3F82_0000, "a tie goes to the even neighbour")
+        XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3F80_8001)).bitPattern, 0x3F81_0000)
+        XCTAssertEqual(BFloat16.round(-0.0).bitPattern, (-0.0 as Float).bitPattern)
+        XCTAssertEqual(BFloat16.round(.greatestFiniteMagnitude), .infinity, "past the largest bfloat16")
+    }
 }

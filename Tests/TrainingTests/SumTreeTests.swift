@@ -1,3 +1,4 @@
+import Messaging
 import NeuralNet
 import Training
 import XCTest
@@ -137,5 +138,43 @@ final class SumTreeTests: XCTestCase {
         let leaves: [[Float]] = [[1], [1e8], [-1e8], [1]]
         let plain = leaves.dropFirst().reduce(leaves[0]) { zip($0, $1).map { $0 + $1 } }
         XCTAssertNotEqual(bits(root(leaves)), bits(plain))
+    }
+
+    /// With bfloat16 rounding at every node, any split still gives the bits of the tree's definition.
+    func testBFloat16NodesGiveTheSameBitsForAnySplit() {
+        var generator = SystemRandomNumberGenerator()
+        let server = PairwiseSum(parameterCount: width, roundsToBFloat16: true)
+        let worker = PairwiseSum(parameterCount: width, roundsToBFloat16: true)
+        func node(_ leaves: [[Float]], _ lo: Int, _ size: Int) -> [Float] {
+            if size == 1 { return leaves[lo].map(BFloat16.round) }
+            let half = size / 2
+            let left = node(leaves, lo, half)
+            guard lo + half < leaves.count else { return left }
+            return zip(left, node(leaves, lo + half, half)).map { BFloat16.round($0 + $1) }
+        }
+        for trial in 0..<200 {
+            let count = Int.random(in: 1...24, using: &generator)
+            let values = leaves(count, &generator)
+            var size = 1
+            while size < count { size *= 2 }
+            let expected = node(values, 0, size)
+            var cuts = (1..<count).shuffled(using: &generator).prefix(Int.random(in: 0...min(count - 1, 4), using: &generator)).sorted()
+            cuts = [0] + cuts + [count]
+            for (start, end) in zip(cuts, cuts.dropFirst()) {
+                for block in SumTree.blocks(of: start..<end) {
+                    for index in block {
+                        worker.pushComputed(block: index - block.lowerBound..<index - block.lowerBound + 1) {
+                            $0.update(from: values[index], count: self.width)
+                            return BatchMetrics(count: 1)
+                        }
+                    }
+                    let (sum, _) = finish(worker)
+                    sum.withUnsafeBufferPointer { server.pushTransient($0.baseAddress!, metrics: BatchMetrics(count: block.count), block: block) }
+                }
+            }
+            let (out, _) = finish(server)
+            XCTAssertEqual(bits(out), bits(expected), "trial \(trial): \(count) microbatches cut at \(cuts)")
+            XCTAssertTrue(out.allSatisfy { $0.bitPattern & 0xFFFF == 0 }, "trial \(trial): not bfloat16")
+        }
     }
 }
