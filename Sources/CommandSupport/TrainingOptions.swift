@@ -8,7 +8,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Model: a preset (seed-cnn, mnist-cnn, large-cnn) or a spec such as conv32x3-relu,maxpool2,flatten,dense1-sigmoid (default: seed-cnn).")
     var model: String?
 
-    @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), or idx:DIR for MNIST-layout IDX files (default: synthetic).")
+    @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), idx:DIR for MNIST-layout IDX files, or folder:DIR for JPEG/PNG images in one subfolder per class (default: synthetic).")
     var data: String?
 
     @Option(parsing: .unconditional, help: "Passes over the training set (default: 10).")
@@ -44,6 +44,15 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
     var checkpointEvery: Int?
 
+    @Option(help: ArgumentHelp("folder: data: the size images are resized to, with antialiased bilinear interpolation (default: 28x28).", valueName: "HxW"))
+    var imageSize: String?
+
+    @Option(help: "folder: data: grayscale (1 channel) or rgb (3 channels) (default: grayscale).")
+    var color: String?
+
+    @Option(help: ArgumentHelp("Augment training images: flip (horizontal), crop (shift by up to 2 pixels) or flip,crop; the same for a sample wherever it is computed (default: none).", valueName: "KINDS"))
+    var augment: String?
+
     /// The run configuration these flags describe, with the defaults for the flags not given.
     public var config: RunConfig { config(over: RunConfig()) }
 
@@ -63,6 +72,9 @@ public struct TrainingOptions: ParsableArguments {
         if let trainLimit { config.trainLimit = trainLimit }
         if let testLimit { config.testLimit = testLimit }
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
+        if let imageSize { config.imageSize = imageSize }
+        if let color { config.color = color }
+        if let augment { config.augment = augment }
         return config
     }
 

@@ -1,3 +1,4 @@
+import Datasets
 import TrainingLog
 
 /// Everything that defines a training run; the same flags drive `backprop train` and the cluster.
@@ -25,6 +26,15 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var testLimit: Int?
     /// Also checkpoint every N optimiser steps (nil = only at the end of each epoch).
     public var checkpointEvery: Int?
+    /// `folder:` data: the size images are resized to, `HxW` (nil = 28x28).
+    public var imageSize: String?
+    /// `folder:` data: `grayscale` or `rgb` (nil = grayscale).
+    public var color: String?
+    /// Training-time augmentation: `flip`, `crop` or `flip,crop` (nil = none); see `Augmentation`.
+    public var augment: String?
+    /// `folder:` data: the image decoders and versions the run's image cache was made with, set when the run
+    /// is prepared and sent to the workers with the rest of the config.
+    public var decoder: String?
 
     public init() {}
 
@@ -51,6 +61,36 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = trainLimit, n < 1 { throw fail("--train-limit must be at least 1, got \(n)") }
         if let n = testLimit, n < 1 { throw fail("--test-limit must be at least 1, got \(n)") }
         if let n = checkpointEvery, n < 1 { throw fail("--checkpoint-every must be at least 1 step, got \(n)") }
+        if (imageSize != nil || color != nil) && !data.hasPrefix("folder:") {
+            throw fail("--image-size and --color apply to --data folder:DIR only")
+        }
+        _ = try imageFormat
+        _ = try augmentation
+    }
+
+    /// The size and colour images are decoded at (`--image-size`, `--color`).
+    public var imageFormat: ImageFormat {
+        get throws {
+            guard let format = ImageFormat(size: imageSize ?? "28x28", color: color ?? "grayscale") else {
+                if let color, ImageFormat.Color(rawValue: color) == nil {
+                    throw TrainingError.badConfig("--color must be grayscale or rgb, got '\(color)'")
+                }
+                throw TrainingError.badConfig(
+                    "--image-size must look like 28x28 (HxW, each side 1...\(ImageFormat.maximumSide)), got '\(imageSize ?? "")'")
+            }
+            return format
+        }
+    }
+
+    /// The augmentation `--augment` asks for (none without it).
+    public var augmentation: Augmentation {
+        get throws {
+            guard let augment else { return Augmentation() }
+            guard let parsed = Augmentation(parsing: augment) else {
+                throw TrainingError.badConfig("--augment takes flip, crop or flip,crop, got '\(augment)'")
+            }
+            return parsed
+        }
     }
 
     /// The configuration `fields` wrote (as `config.json` holds it); keys it lacks keep their defaults.
@@ -76,6 +116,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
         trainLimit = try value("train_limit", Int.self)
         testLimit = try value("test_limit", Int.self)
         checkpointEvery = try value("checkpoint_every", Int.self)
+        imageSize = try value("image_size", String.self)
+        color = try value("color", String.self)
+        augment = try value("augment", String.self)
+        decoder = try value("decoder", String.self)
     }
 
     /// The configuration as flat log fields, in a stable order.
@@ -90,6 +134,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = trainLimit { out.append(("train_limit", .int(n))) }
         if let n = testLimit { out.append(("test_limit", .int(n))) }
         if let n = checkpointEvery { out.append(("checkpoint_every", .int(n))) }
+        if let imageSize { out.append(("image_size", .string(imageSize))) }
+        if let color { out.append(("color", .string(color))) }
+        if let augment { out.append(("augment", .string(augment))) }
+        if let decoder { out.append(("decoder", .string(decoder))) }
         return out
     }
 }

@@ -5,6 +5,6 @@ struct Backprop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Train small convolutional networks with hand-written backpropagation.",
-        subcommands: [Train.self, Evaluate.self, Summary.self, Logs.self, Demo.self, Keys.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, Summary.self, Logs.self, Demo.self, Keys.self]
     )
 }
