@@ -17,7 +17,7 @@ public struct DecodeProgress: Sendable {
 }
 
 /// A file of a folder's images decoded at one size and colour: a fixed header, raw pixels, and a
-/// JSON manifest saying which file each slot holds and with which decoder.
+/// manifest saying which file each slot holds and with which decoder.
 ///
 /// Layout (integers little-endian):
 ///
@@ -33,8 +33,12 @@ public struct DecodeProgress: Sendable {
 /// | 48 | 8 | bytes of the manifest |
 /// | 56 | 8 | zero |
 ///
-/// Slot i holds the image of `manifest.entries[i]` as uint8 (height, width, channels) bytes, row by
-/// row, or zeros when that entry has a `problem`. The file is written under a temporary name and
+/// The manifest is a little-endian u32 byte count and that many bytes of JSON (`decoder`, `height`,
+/// `width`, `color`, `root`, `classNames`, `hasTestSet`), then one record per slot: u8 split (0
+/// train, 1 test), u8 flags (1: a problem follows), u16 zero, u32 class, i64 size, i64 mtime in ns,
+/// u32 path length and the path (UTF-8, relative to the root), and with flag 1 a u32 length and the
+/// problem's text. Slot i holds the image of record i as uint8 (height, width, channels) bytes, row
+/// by row, or zeros when the record has a problem. The file is written under a temporary name and
 /// renamed into place, so a reader sees a whole cache or none; processes that share it map it
 /// read-only and touch only the slots they read.
 struct ImageCache {
@@ -44,7 +48,7 @@ struct ImageCache {
     static let pixelOffset = 4096
 
     /// What the cache holds; equal manifests mean the same pixels.
-    struct Manifest: Codable, Equatable {
+    struct Manifest: Equatable {
         /// `ImageDecoder.version` of the build that decoded the images.
         var decoder: String
         var height: Int
@@ -55,6 +59,93 @@ struct ImageCache {
         var hasTestSet: Bool
         /// entries[i] is slot i's file; `problem` says why it holds no image.
         var entries: [ImageFolder.Entry]
+
+        /// The manifest's fields but the entries: its JSON part.
+        private struct Header: Codable {
+            var decoder: String
+            var height: Int
+            var width: Int
+            var color: String
+            var root: String
+            var classNames: [String]
+            var hasTestSet: Bool
+        }
+
+        /// The bytes described in `ImageCache`'s documentation.
+        func encoded() throws -> [UInt8] {
+            let header = Header(decoder: decoder, height: height, width: width, color: color, root: root,
+                                classNames: classNames, hasTestSet: hasTestSet)
+            let json = try JSONEncoder().encode(header)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(json.count + entries.count * 64)
+            func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+            func put(_ text: String) {
+                put(UInt32(text.utf8.count))
+                bytes += text.utf8
+            }
+            put(UInt32(json.count))
+            bytes += json
+            for entry in entries {
+                put(UInt8(entry.split == .train ? 0 : 1))
+                put(UInt8(entry.problem == nil ? 0 : 1))
+                put(UInt16(0))
+                put(UInt32(entry.label))
+                put(entry.size)
+                put(entry.modified)
+                put(entry.path)
+                if let problem = entry.problem { put(problem) }
+            }
+            return bytes
+        }
+
+        /// Reads `count` records' manifest from `bytes`; nil when anything is malformed.
+        init?(decoding bytes: UnsafeRawBufferPointer, count: Int) {
+            var offset = 0
+            func take<T: FixedWidthInteger>(_: T.Type) -> T? {
+                guard offset + MemoryLayout<T>.size <= bytes.count else { return nil }
+                defer { offset += MemoryLayout<T>.size }
+                return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+            }
+            func text() -> String? {
+                guard let length = take(UInt32.self).map(Int.init), offset + length <= bytes.count else { return nil }
+                defer { offset += length }
+                return String(decoding: bytes[offset..<offset + length], as: UTF8.self)
+            }
+            guard let length = take(UInt32.self).map(Int.init), offset + length <= bytes.count,
+                  let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[offset..<offset + length]))
+            else { return nil }
+            offset += length
+            var entries: [ImageFolder.Entry] = []
+            entries.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let split = take(UInt8.self), split <= 1, let flags = take(UInt8.self), flags <= 1,
+                      take(UInt16.self) == 0, let label = take(UInt32.self),
+                      let size = take(Int64.self), let modified = take(Int64.self), let path = text()
+                else { return nil }
+                var problem: String?
+                if flags == 1 {
+                    guard let reason = text() else { return nil }
+                    problem = reason
+                }
+                entries.append(ImageFolder.Entry(path: path, split: split == 0 ? .train : .test, label: Int(label),
+                                                 size: size, modified: modified, problem: problem))
+            }
+            guard offset == bytes.count else { return nil }
+            self.init(decoder: header.decoder, height: header.height, width: header.width, color: header.color,
+                      root: header.root, classNames: header.classNames, hasTestSet: header.hasTestSet, entries: entries)
+        }
+
+        init(decoder: String, height: Int, width: Int, color: String, root: String, classNames: [String],
+             hasTestSet: Bool, entries: [ImageFolder.Entry]) {
+            self.decoder = decoder
+            self.height = height
+            self.width = width
+            self.color = color
+            self.root = root
+            self.classNames = classNames
+            self.hasTestSet = hasTestSet
+            self.entries = entries
+        }
     }
 
     let path: String
@@ -91,8 +182,7 @@ struct ImageCache {
         guard Array(bytes[0..<8]) == magic, version == formatVersion, pixels == pixelOffset,
               slots >= 0, slotSize > 0, slots <= (length - pixels) / slotSize,
               manifestOffset == pixels + slots * slotSize, manifestSize >= 0, manifestOffset + manifestSize == length,
-              let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes[manifestOffset..<length])),
-              manifest.entries.count == slots,
+              let manifest = Manifest(decoding: UnsafeRawBufferPointer(rebasing: bytes[manifestOffset..<length]), count: slots),
               let color = ImageFormat.Color(rawValue: manifest.color),
               manifest.height > 0, manifest.width > 0,
               manifest.height * manifest.width * color.channels == slotSize,
@@ -101,6 +191,9 @@ struct ImageCache {
             munmap(mapping, length)
             return nil
         }
+        // Samples are read in a shuffled order: no readahead or fault-around, so a process maps only the pages of
+        // the samples it reads.
+        madvise(mapping, length, MADV_RANDOM)
         let storage = PixelStorage(mapping: mapping, length: length, offset: pixels, byteCount: slots * slotSize)
         return ImageCache(path: path, manifest: manifest, storage: storage)
     }
@@ -161,9 +254,9 @@ struct ImageCache {
         let manifest = Manifest(
             decoder: ImageDecoder.version, height: format.height, width: format.width, color: format.color.rawValue,
             root: folder.root, classNames: folder.classNames, hasTestSet: folder.hasTestSet, entries: entries)
-        let json: Data
+        let encoded: [UInt8]
         do {
-            json = try JSONEncoder().encode(manifest)
+            encoded = try manifest.encoded()
         } catch {
             throw .cacheUnwritable(path: temporary, reason: "cannot encode the manifest: \(error)")
         }
@@ -177,8 +270,8 @@ struct ImageCache {
         put(count, at: 24)
         put(slotSize, at: 32)
         put(manifestOffset, at: 40)
-        put(json.count, at: 48)
-        try writeAll([UInt8](json), to: descriptor, at: manifestOffset, path: temporary)
+        put(encoded.count, at: 48)
+        try writeAll(encoded, to: descriptor, at: manifestOffset, path: temporary)
         try writeAll(header, to: descriptor, at: 0, path: temporary)
         guard fsync(descriptor) == 0, rename(temporary, path) == 0 else {
             throw .cacheUnwritable(path: path, reason: String(cString: strerror(errno)))

@@ -36,7 +36,7 @@ public enum ImageFiles {
             }
             var found: [String] = []
             collect(in: path, into: &found)
-            files += found.sorted(by: ImageFolder.utf8Less)
+            files += ImageFolder.sortedByBytes(found)
         }
         return files
     }

@@ -19,12 +19,12 @@ import Foundation
 /// Entries are listed train then test, each by class then path, the order of the cache's slots.
 struct ImageFolder: Equatable {
     /// The train or test part.
-    enum Split: String, Codable {
+    enum Split: String {
         case train, test
     }
 
     /// One image file: where it is, what it is, and the size and time that tell whether it changed.
-    struct Entry: Codable, Equatable {
+    struct Entry: Equatable {
         /// Relative to the root, e.g. `train/cat/0001.jpg`.
         var path: String
         var split: Split
@@ -74,11 +74,11 @@ struct ImageFolder: Equatable {
             splits.append((.train, "", byClass))
         }
 
-        let trainClasses = splits[0].2.keys.sorted(by: utf8Less)
+        let trainClasses = sortedByBytes(Array(splits[0].2.keys))
         guard !trainClasses.isEmpty else { throw .noClasses(path: root) }
         guard trainClasses.count >= 2 else { throw .oneClass(path: root, name: trainClasses[0]) }
         if splits.count == 2 {
-            let testClasses = splits[1].2.keys.sorted(by: utf8Less)
+            let testClasses = sortedByBytes(Array(splits[1].2.keys))
             guard testClasses == trainClasses else {
                 throw .classMismatch(path: root, train: trainClasses, test: testClasses)
             }
@@ -87,7 +87,7 @@ struct ImageFolder: Equatable {
         var entries: [Entry] = []
         for (split, prefix, byClass) in splits {
             for (label, name) in trainClasses.enumerated() {
-                for file in (byClass[name] ?? []).sorted(by: utf8Less) {
+                for file in sortedByBytes(byClass[name] ?? []) {
                     let relative = prefix.isEmpty ? file : prefix + "/" + file
                     entries.append(entry(root: root, path: relative, split: split, label: label))
                 }
@@ -109,11 +109,9 @@ struct ImageFolder: Equatable {
 
     /// Appends the image files under `directory` (at any depth, not following links to folders) as `relative/…`.
     private static func collectImages(in directory: String, relative: String, into files: inout [String]) {
-        for name in visibleNames(in: directory) {
-            let path = join(directory, name)
-            var info = stat()
-            if lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR {
-                collectImages(in: path, relative: relative + "/" + name, into: &files)
+        for (name, isFolder) in visibleEntries(in: directory) {
+            if isFolder {
+                collectImages(in: join(directory, name), relative: relative + "/" + name, into: &files)
             } else if isImageName(name) {
                 files.append(relative + "/" + name)
             }
@@ -136,8 +134,27 @@ struct ImageFolder: Equatable {
 
     /// The names in `directory` that do not start with a dot (none when it cannot be listed).
     private static func visibleNames(in directory: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { !$0.hasPrefix(".") }
+        visibleEntries(in: directory).map(\.name)
+    }
+
+    /// The names in `directory` that do not start with a dot, and whether each is a folder (a link to one is not).
+    private static func visibleEntries(in directory: String) -> [(name: String, isFolder: Bool)] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var entries: [(name: String, isFolder: Bool)] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard !name.hasPrefix(".") else { continue }
+            var isFolder = entry.pointee.d_type == UInt8(DT_DIR)
+            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                var info = stat()
+                isFolder = lstat(join(directory, name), &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+            }
+            entries.append((name, isFolder))
+        }
+        return entries
     }
 
     private static func isDirectory(_ path: String) -> Bool {
@@ -150,9 +167,12 @@ struct ImageFolder: Equatable {
         return imageExtensions.contains(name[name.index(after: dot)...].lowercased())
     }
 
-    /// Python's string order for these names: by UTF-8 bytes.
-    static func utf8Less(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+    /// `names` in Python's string order: by their UTF-8 bytes.
+    static func sortedByBytes(_ names: [String]) -> [String] {
+        let keyed = names.map { (key: Array($0.utf8), name: $0) }
+        return keyed.sorted { a, b in
+            a.key.withUnsafeBufferPointer { x in b.key.withUnsafeBufferPointer { y in x.lexicographicallyPrecedes(y) } }
+        }.map(\.name)
     }
 
     /// `path` made absolute against the working directory, without a trailing slash.
