@@ -48,6 +48,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case noClasses(path: String)
     /// The image folder has a single class: nothing to tell apart.
     case oneClass(path: String, name: String)
+    /// The image folder has more classes than a label byte holds.
+    case tooManyFolderClasses(path: String, count: Int, limit: Int)
     /// `train/` and `test/` have different class folders.
     case classMismatch(path: String, train: [String], test: [String])
     /// No training image could be decoded.
@@ -117,6 +119,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
                 + "(or train/ and test/ holding them, or files named like cat.0.jpg)"
         case let .oneClass(path, name):
             return "\(path): only one class (\(name)); a classifier needs at least two class folders"
+        case let .tooManyFolderClasses(path, count, limit):
+            return "\(path): \(count) class folders; at most \(limit) classes are supported"
         case let .classMismatch(path, train, test):
             let onlyTrain = train.filter { !test.contains($0) }, onlyTest = test.filter { !train.contains($0) }
             var parts: [String] = []

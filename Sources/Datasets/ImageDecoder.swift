@@ -74,8 +74,9 @@ final class ImageDecoder {
             + "libpng \(png / 10_000).\(png / 100 % 100).\(png % 100)"
     }()
 
-    /// The largest image, in pixels, the decoder accepts (a 16384x16384 photo).
-    static let maximumPixels = 1 << 28
+    /// The most pixels a decode may hold at once (8192x8192): a PNG's whole size, a JPEG's after DCT scaling.
+    /// A small file can claim a huge image; this bounds the memory it takes (256 MB of RGBA per thread).
+    static let maximumPixels = 1 << 26
 
     let format: ImageFormat
     private var jpeg: tjhandle?
@@ -131,12 +132,13 @@ final class ImageDecoder {
             tjDecompressHeader3(jpeg, buffer.baseAddress, UInt(buffer.count), &width, &height, &subsampling, &colorspace)
         }
         guard header == 0 else { throw ImageProblem(path: path, reason: "not a readable JPEG: \(jpegError())") }
-        guard width > 0, height > 0, Int(width) * Int(height) <= Self.maximumPixels else {
-            throw ImageProblem(path: path, reason: "JPEG of \(width)x\(height) pixels is empty or too large")
-        }
+        guard width > 0, height > 0 else { throw ImageProblem(path: path, reason: "JPEG with no pixels (\(width)x\(height))") }
         let scale = scalingFactor(width: Int(width), height: Int(height))
         let scaledWidth = Int((Int64(width) * Int64(scale.num) + Int64(scale.denom) - 1) / Int64(scale.denom))
         let scaledHeight = Int((Int64(height) * Int64(scale.num) + Int64(scale.denom) - 1) / Int64(scale.denom))
+        guard scaledWidth * scaledHeight <= Self.maximumPixels else {
+            throw ImageProblem(path: path, reason: "JPEG of \(width)x\(height) pixels is too large (at most \(Self.maximumPixels) pixels are decoded)")
+        }
         let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let pixelFormat: TJPF = cmyk ? TJPF_CMYK : (format.color == .rgb ? TJPF_RGB : TJPF_GRAY)
         let decodedChannels = cmyk ? 4 : format.color.channels
@@ -215,8 +217,9 @@ final class ImageDecoder {
         }
         guard begun != 0 else { throw ImageProblem(path: path, reason: "not a readable PNG: \(Self.message(image))") }
         let width = Int(image.width), height = Int(image.height)
-        guard width > 0, height > 0, width * height <= Self.maximumPixels else {
-            throw ImageProblem(path: path, reason: "PNG of \(width)x\(height) pixels is empty or too large")
+        guard width > 0, height > 0 else { throw ImageProblem(path: path, reason: "PNG with no pixels (\(width)x\(height))") }
+        guard width * height <= Self.maximumPixels else {
+            throw ImageProblem(path: path, reason: "PNG of \(width)x\(height) pixels is too large (at most \(Self.maximumPixels) pixels are decoded)")
         }
         // Read with alpha, which is then dropped (as Pillow's convert("RGB") and TensorFlow's
         // decode_png(channels=3) drop it); 16-bit samples scaled as stored, not as linear light.

@@ -43,6 +43,9 @@ struct ImageFolder: Equatable {
     let hasTestSet: Bool
     let entries: [Entry]
 
+    /// The most classes a folder may have: labels are bytes.
+    static let maximumClassCount = 256
+
     /// The file extensions read as images.
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
@@ -77,6 +80,9 @@ struct ImageFolder: Equatable {
         let trainClasses = sortedByBytes(Array(splits[0].2.keys))
         guard !trainClasses.isEmpty else { throw .noClasses(path: root) }
         guard trainClasses.count >= 2 else { throw .oneClass(path: root, name: trainClasses[0]) }
+        guard trainClasses.count <= maximumClassCount else {
+            throw .tooManyFolderClasses(path: root, count: trainClasses.count, limit: maximumClassCount)
+        }
         if splits.count == 2 {
             let testClasses = sortedByBytes(Array(splits[1].2.keys))
             guard testClasses == trainClasses else {

@@ -206,6 +206,12 @@ final class FolderDatasetTests: XCTestCase {
                 for c in cs: mkdirs(f"mismatch/{s}/{c}/x"); solid(5, 5, 1).save(f"mismatch/{s}/{c}/1.png")
             for c in ("cat", "dog"): mkdirs(f"broken/{c}/x"); open(f"broken/{c}/1.jpg", "w").write("text")
             os.makedirs("empty"); open("plain.png", "w").write("x")
+            for c in range(257): os.makedirs(f"many/c{c:03d}")
+            mkdirs("huge/a/x"); mkdirs("huge/b/x"); solid(4, 4, 0).save("huge/a/small.png")
+            # A valid PNG header claiming 20000x20000 pixels: refused before any memory is taken for it.
+            import zlib, struct
+            def chunk(kind, data): return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            open("huge/b/bomb.png", "wb").write(b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(bytes(100))) + chunk(b"IEND", b""))
             """, in: directory)
         assertDatasetError(try load(directory + "/missing", ImageFormat()), mentions: ["missing: no such directory"])
         assertDatasetError(try load(directory + "/plain.png", ImageFormat()), mentions: ["plain.png: not a directory"])
@@ -213,6 +219,13 @@ final class FolderDatasetTests: XCTestCase {
         assertDatasetError(try load(directory + "/one", ImageFormat()), mentions: ["only one class (cat)"])
         assertDatasetError(try load(directory + "/mismatch", ImageFormat()),
                            mentions: ["different classes", "only in train/: dog", "only in test/: bird"])
+        assertDatasetError(try load(directory + "/many", ImageFormat()), mentions: ["257 class folders; at most 256"])
+        assertDatasetError(try Dataset.load(.folder(directory: directory + "/empty"), imageCacheDirectory: "/proc/no-cache-here"),
+                           mentions: ["empty: no classes"])
+        assertDatasetError(try Dataset.load(.folder(directory: directory + "/huge"), imageCacheDirectory: "/proc/no-cache-here"),
+                           mentions: ["/proc/no-cache-here", "cannot write the image cache"])
+        let huge = try load(directory + "/huge", ImageFormat())
+        XCTAssertEqual(huge.folderReport?.skipped.first?.reason, "PNG of 20000x20000 pixels is too large (at most 67108864 pixels are decoded)")
         assertDatasetError(try load(directory + "/broken", ImageFormat()),
                            mentions: ["no usable training images (2 files could not be decoded", "cat/1.jpg: not a JPEG or PNG"])
     }
