@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import Foundation
 
 /// Single image files decoded exactly as an image folder's are, for classifying them one by one.
@@ -22,6 +23,22 @@ public enum ImageFiles {
             try decoder.decode(bytes, path: path, into: output.baseAddress!)
         }
         return pixels
+    }
+
+    /// The images at `paths` decoded and resized to `format` on every core, in the order given.
+    public static func decode(_ paths: [String], format: ImageFormat) -> [Result<[UInt8], ImageProblem>] {
+        let results = UnsafeMutableBufferPointer<Result<[UInt8], ImageProblem>>.allocate(capacity: paths.count)
+        defer { results.deallocate() }
+        nonisolated(unsafe) let slots = results
+        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
+            do throws(ImageProblem) {
+                (slots.baseAddress! + index).initialize(to: .success(try decode(paths[index], format: format)))
+            } catch {
+                (slots.baseAddress! + index).initialize(to: .failure(error))
+            }
+        }
+        defer { _ = results.deinitialize() }
+        return Array(results)
     }
 
     /// The files to classify for `paths`: a file as given; for a directory, its JPEG and PNG files at any depth, sorted

@@ -53,18 +53,18 @@ struct Predict: ParsableCommand {
             while start < files.count {
                 let chunk = files[start..<min(start + Self.batch, files.count)]
                 start = chunk.endIndex
-                // Decode the chunk, classify what decoded, then report every file in the order given.
+                // Decode the chunk on every core, classify what decoded, then report every file in the order given.
                 var problems: [String?] = []
                 var decoded = 0
-                for file in chunk {
-                    do throws(ImageProblem) {
-                        let pixels = try ImageFiles.decode(file, format: format)
+                for result in ImageFiles.decode(Array(chunk), format: format) {
+                    switch result {
+                    case let .success(pixels):
                         let input = workspace.input + decoded * format.sampleSize
                         for i in 0..<pixels.count { input[i] = Float(pixels[i]) / 255 }
                         decoded += 1
                         problems.append(nil)
-                    } catch {
-                        problems.append(error.reason)
+                    case let .failure(problem):
+                        problems.append(problem.reason)
                     }
                 }
                 let output = decoded == 0 ? nil : saved.parameters.withUnsafeBufferPointer { parameters in
