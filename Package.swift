@@ -52,6 +52,7 @@ let package = Package(
             name: "Training",
             dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Messaging", "Randomness"]
         ),
+        .target(name: "ClusterControl", dependencies: ["Training", "TrainingLog", "Randomness"]),
         .target(
             name: "CommandSupport",
             dependencies: [
@@ -65,7 +66,10 @@ let package = Package(
         .executableTarget(name: "backprop-bench", dependencies: ["NeuralNet", "Datasets", "Training", "CAllocationCounter"]),
         .executableTarget(
             name: "backprop",
-            dependencies: ["Training", "CommandSupport", "Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Training", "CommandSupport", "ClusterControl", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "backprop-server",
@@ -81,7 +85,8 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CKernels", "Randomness"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "TrainingLogTests", dependencies: ["TrainingLog"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Messaging"]),
+        .testTarget(name: "ClusterControlTests", dependencies: ["ClusterControl"]),
         .testTarget(name: "BackpropCLITests", dependencies: ["backprop"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
         // Runs the built backprop-bench as a process; depending on it would link the allocation counter into the tests.

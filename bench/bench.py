@@ -199,11 +199,13 @@ class Backprop:
         if code != 0:
             raise BenchError(f"backprop-server ({model}, {workers} workers) failed (exit {code}): {tail(d + '.log')}")
         steps = [e for e in events(os.path.join(d, "server.jsonl")) if e.get("event") == "step"]
-        work = [e for path in glob.glob(os.path.join(d, "worker-*.jsonl")) for e in events(path)
-                if e.get("event") == "worker_step"]
+        # Workers report their steps to the server, which logs them as worker_step events.
+        work = [e for e in events(os.path.join(d, "server.jsonl")) if e.get("event") == "worker_step"]
         compute = sum(e["compute_seconds"] for e in work)
         waited = sum(e["wait_seconds"] for e in work)
+        samples = max(sum(e["samples"] for e in work), 1)
         return {"rate": best_epoch_rate(d), "wait_share": waited / max(compute + waited, 1e-9),
+                "up": sum(e["bytes_sent"] for e in work) / samples, "down": sum(e["bytes_received"] for e in work) / samples,
                 "server_rss": server_rss, "worker_rss": worker_rss,
                 "server_step": mean_seconds(steps), "worker_step": mean_seconds(work)}
 
@@ -472,10 +474,13 @@ def print_train(train, peak, flops):
 def print_cluster(cluster):
     print()
     print("cluster (backprop-server + workers)")
-    print(f"{'model':<10} {'workers':>7} {'samples/s':>10} {'worker wait':>11} {'server RSS':>10} {'worker RSS':>10}")
+    print(f"{'model':<10} {'workers':>7} {'samples/s':>10} {'worker wait':>11} {'server RSS':>10} {'worker RSS':>10} {'up B/sample':>11} {'down B/sample':>13}")
     for (m, n), c in cluster.items():
-        print(f"{m:<10} {n:>7} {c['rate']:>10.0f} {c['wait_share']:>11.0%} {mb(c['server_rss']):>10} {mb(c['worker_rss']):>10}")
-    print("(worker RSS: the largest worker's peak; worker wait: share of the workers' time spent waiting for the server)")
+        print(f"{m:<10} {n:>7} {c['rate']:>10.0f} {c['wait_share']:>11.0%} {mb(c['server_rss']):>10} {mb(c['worker_rss']):>10}"
+              f" {c['up']:>11.0f} {c['down']:>13.0f}")
+    print("(worker RSS: the largest worker's peak; worker wait: share of the workers' time spent waiting for the server;")
+    print(" up/down B/sample: bytes the workers sent and received on their sockets per sample trained — the values of")
+    print(" workers that share memory with the server go through that memory, so these are headers and bodies)")
     print()
     print("step-time breakdown, mean ms (server: per step, every *_seconds field of server.jsonl's step events;")
     print(" worker: per assignment, every *_seconds field of worker-*.jsonl's worker_step events)")

@@ -86,6 +86,8 @@ public final class ConsoleSink: EventSink {
             say("checkpoint NOT written: \(reason) (\(path)); the previous checkpoint is unchanged, training goes on")
         case let .workerRejoining(worker, reason):
             say("worker \(worker) joins again: \(reason)")
+        case let .sendFailed(worker, message, reason):
+            say("\(message) to \(worker == 0 ? "a peer" : "worker \(worker)") not sent: \(reason)")
         case .checkpoint, .runStarted, .workerStep:
             break
         }
@@ -109,6 +111,7 @@ public final class WorkerConsole: EventSink {
         switch event {
         case let .messageRejected(_, reason): say("rejected a message: \(reason)")
         case let .workerRejoining(_, reason): say("joining again: \(reason)")
+        case let .sendFailed(_, message, reason): say("\(message) to the server not sent: \(reason)")
         default: break
         }
     }

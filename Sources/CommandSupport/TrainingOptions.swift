@@ -44,6 +44,9 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Also write the checkpoint every N optimiser steps (default: after each epoch only).")
     var checkpointEvery: Int?
 
+    @Option(help: "float32, or bfloat16: round every node of a step's gradient sum to bfloat16, so workers send half the bytes; exact for any number of workers (default: float32).")
+    var gradientPrecision: String?
+
     @Option(help: ArgumentHelp("folder: data: the size images are resized to, with antialiased bilinear interpolation (default: 28x28).", valueName: "HxW"))
     var imageSize: String?
 
@@ -72,6 +75,7 @@ public struct TrainingOptions: ParsableArguments {
         if let trainLimit { config.trainLimit = trainLimit }
         if let testLimit { config.testLimit = testLimit }
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
+        if let gradientPrecision { config.gradientPrecision = gradientPrecision }
         if let imageSize { config.imageSize = imageSize }
         if let color { config.color = color }
         if let augment { config.augment = augment }

@@ -14,11 +14,14 @@ public struct Envelope {
     public let step: UInt64
     /// The body frame.
     public let body: UnsafeRawBufferPointer
-    /// The payload frame: 4 bytes per little-endian Float32; empty when the message has none.
+    /// The payload frame: 4 bytes per little-endian Float32 (2 per bfloat16 for gradients in a run
+    /// that sends them so); empty when the message has none.
     public let payload: UnsafeRawBufferPointer
+    /// Bytes per payload value: 4, or `BFloat16.size`.
+    public let valueBytes: Int
 
-    /// Payload values (Float32) in the message.
-    public var elementCount: Int { payload.count / MemoryLayout<Float>.size }
+    /// Payload values in the message.
+    public var elementCount: Int { payload.count / valueBytes }
 
     /// Checks `frameCount` frames, of which `header`, `body` and `payload` are the first three (empty when absent).
     ///
@@ -63,7 +66,8 @@ public struct Envelope {
             throw .bodyLengthMismatch(header: bodyLength, frame: body.count)
         }
 
-        let expectedBytes = elements * MemoryLayout<Float>.size
+        let width = kind == .gradients ? limits.gradientValueBytes : MemoryLayout<Float>.size
+        let expectedBytes = elements * width
         guard payload.count == expectedBytes else {
             throw .payloadSizeMismatch(expected: expectedBytes, got: payload.count)
         }
@@ -74,6 +78,7 @@ public struct Envelope {
         self.step = step
         self.body = body
         self.payload = elements > 0 ? payload : UnsafeRawBufferPointer(start: nil, count: 0)
+        valueBytes = width
     }
 
     /// The header's element count as an Int, after the per-kind and `limits` checks.
@@ -109,7 +114,7 @@ public struct Envelope {
         let samples = Int(reader.read(UInt32.self))
         let lossSum = reader.readDouble()
         let correct = Int(reader.read(UInt32.self))
-        let pad = reader.read(UInt32.self)
+        let microbatches = Int(reader.read(UInt32.self))
         let computeSeconds = reader.readDouble()
 
         guard samples >= 1 else {
@@ -122,16 +127,18 @@ public struct Envelope {
         guard correct <= samples else {
             throw .malformedBody("gradients for microbatch \(microbatch): \(correct) correct of \(samples) samples")
         }
-        guard pad == 0 else {
-            throw .malformedBody("gradients for microbatch \(microbatch): pad is \(pad), must be 0")
+        guard microbatches >= 1, microbatches <= samples else {
+            throw .malformedBody("gradients for microbatch \(microbatch): \(microbatches) microbatches summed over \(samples) samples")
         }
         guard computeSeconds.isFinite, computeSeconds >= 0 else {
             throw .malformedBody("gradients for microbatch \(microbatch): compute seconds \(computeSeconds) is not finite and ≥ 0")
         }
-        if let index = LittleEndianFloats.firstNonFinite(in: payload) {
+        let bad = valueBytes == BFloat16.size ? BFloat16.firstNonFinite(in: payload) : LittleEndianFloats.firstNonFinite(in: payload)
+        if let index = bad {
             throw .nonFiniteGradient(index: index)
         }
-        return GradientStats(microbatch: microbatch, samples: samples, lossSum: lossSum, correct: correct, computeSeconds: computeSeconds)
+        return GradientStats(microbatch: microbatch, microbatches: microbatches, samples: samples, lossSum: lossSum, correct: correct,
+                             computeSeconds: computeSeconds)
     }
 }
 
@@ -248,9 +255,9 @@ extension Body {
         case .assignment:
             var decoder = AssignmentDecoder()
             try decoder.decode(body: body)
-            self = .assignment(epoch: decoder.epoch, microbatches: decoder.microbatches, weights: Self.floats(envelope.payload))
+            self = .assignment(epoch: decoder.epoch, microbatches: decoder.microbatches, weights: Self.floats(envelope.payload, valueBytes: 4))
         case .gradients:
-            self = .gradients(GradientReport(try envelope.gradientStats(), values: Self.floats(envelope.payload)))
+            self = .gradients(GradientReport(try envelope.gradientStats(), values: Self.floats(envelope.payload, valueBytes: envelope.valueBytes)))
         case .leave:
             self = .leave(reason: try Self.text(body, kind: kind))
         case .shutdown:
@@ -259,12 +266,19 @@ extension Body {
             self = .error(reason: try Self.text(body, kind: kind))
         case .rejoin:
             self = .rejoin(reason: try Self.text(body, kind: kind))
+        case .report:
+            self = .report(try StepFigures(body: body))
         }
     }
 
-    /// The payload's values; the envelope has already checked that it holds whole Float32s.
-    private static func floats(_ payload: UnsafeRawBufferPointer) -> [Float] {
-        LittleEndianFloats.floats(payload) ?? []
+    /// The payload's values; the envelope has already checked that it holds whole values of `valueBytes` each.
+    private static func floats(_ payload: UnsafeRawBufferPointer, valueBytes: Int) -> [Float] {
+        guard valueBytes == BFloat16.size else { return LittleEndianFloats.floats(payload) ?? [] }
+        let count = payload.count / BFloat16.size
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            BFloat16.load(payload, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            initialized = count
+        }
     }
 
     /// The body as UTF-8 text, rejecting invalid sequences.

@@ -3,7 +3,8 @@ extension Message {
     ///
     /// Integer fields are written in their wire widths (UInt32 indices and counts, UInt64
     /// positions); values that do not fit are truncated and the receiver will reject them.
-    public func encoded() -> [[UInt8]] {
+    /// `protocolVersion` other than this build's is for testing how peers of other versions are told off.
+    public func encoded(protocolVersion: UInt16 = Message.protocolVersion) -> [[UInt8]] {
         var writer = FrameWriter()
         let payload = body.payload
         switch body {
@@ -19,8 +20,11 @@ extension Message {
             writer.writeAssignmentBody(epoch: epoch, count: microbatches.count) { microbatches[$0] }
         case .gradients(let report):
             writer.writeGradientsBody(report.stats)
+        case .report(let figures):
+            writer.writeReportBody(figures)
         }
-        writer.writeHeader(kind: body.kind, runID: runID, sender: sender, step: step, elementCount: payload.count)
+        writer.writeHeader(kind: body.kind, runID: runID, sender: sender, step: step, elementCount: payload.count,
+                           protocolVersion: protocolVersion)
         if payload.isEmpty {
             return [writer.header, writer.body]
         }
@@ -68,10 +72,11 @@ public struct FrameWriter: Sendable {
     // MARK: - Frames
 
     /// Writes the header for the body already written.
-    mutating func writeHeader(kind: MessageKind, runID: UInt64, sender: UInt32, step: UInt64, elementCount: Int) {
+    mutating func writeHeader(kind: MessageKind, runID: UInt64, sender: UInt32, step: UInt64, elementCount: Int,
+                              protocolVersion: UInt16 = Message.protocolVersion) {
         header.removeAll(keepingCapacity: true)
         header.appendLittleEndian(WireHeader.magic)
-        header.appendLittleEndian(Message.protocolVersion)
+        header.appendLittleEndian(protocolVersion)
         header.appendLittleEndian(kind.rawValue)
         header.appendLittleEndian(runID)
         header.appendLittleEndian(sender)
@@ -83,6 +88,10 @@ public struct FrameWriter: Sendable {
 
     mutating func writeBody(_ bytes: [UInt8]) {
         body = bytes
+    }
+
+    mutating func writeReportBody(_ figures: StepFigures) {
+        figures.write(into: &body)
     }
 
     /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64).
@@ -99,14 +108,14 @@ public struct FrameWriter: Sendable {
         }
     }
 
-    /// index UInt32, samples UInt32, loss sum Float64, correct UInt32, pad UInt32 = 0, compute seconds Float64.
+    /// index UInt32, samples UInt32, loss sum Float64, correct UInt32, microbatches UInt32, compute seconds Float64.
     mutating func writeGradientsBody(_ stats: GradientStats) {
         body.removeAll(keepingCapacity: true)
         body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.microbatch))
         body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.samples))
         body.appendLittleEndian(stats.lossSum)
         body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.correct))
-        body.appendLittleEndian(UInt32(0))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: stats.microbatches))
         body.appendLittleEndian(stats.computeSeconds)
     }
 }

@@ -8,7 +8,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case ready
     /// Server → worker: microbatches to compute against the weights of `step`.
     case assignment
-    /// Worker → server: one microbatch's gradient and statistics.
+    /// Worker → server: one node of the step's sum tree: its gradient and statistics.
     case gradients
     /// Either way: still alive.
     case heartbeat
@@ -20,6 +20,8 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case error
     /// Server → worker: this server does not know the worker (it restarted, or dropped the worker); join again.
     case rejoin
+    /// Worker → server: what the worker measured over its last assignment.
+    case report
 
     /// Whether messages of this kind may carry a Float32 payload frame.
     var carriesPayload: Bool {
@@ -41,10 +43,15 @@ public struct MicrobatchRef: Equatable, Sendable {
     }
 }
 
-/// What a gradients message says besides the gradient: which microbatch, and how it went.
+/// What a gradients message says besides the gradient: which microbatches, and how it went.
+///
+/// A gradients message carries one node of the step's sum tree: the sum of `microbatches`
+/// microbatches from `microbatch` on (1 for a single microbatch's gradient).
 public struct GradientStats: Equatable, Sendable {
-    /// The microbatch's index within its step.
+    /// The index within its step of the first microbatch summed.
     public var microbatch: Int
+    /// How many consecutive microbatches are summed (at least 1).
+    public var microbatches: Int
     /// Samples the gradient is summed over (at least 1).
     public var samples: Int
     /// Sum of the per-sample losses (finite, ≥ 0).
@@ -54,9 +61,10 @@ public struct GradientStats: Equatable, Sendable {
     /// Wall-clock seconds the worker spent computing (finite, ≥ 0).
     public var computeSeconds: Double
 
-    /// Creates the statistics of one microbatch's gradient.
-    public init(microbatch: Int, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double) {
+    /// Creates the statistics of the gradient of `microbatches` microbatches from `microbatch` on.
+    public init(microbatch: Int, microbatches: Int = 1, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double) {
         self.microbatch = microbatch
+        self.microbatches = microbatches
         self.samples = samples
         self.lossSum = lossSum
         self.correct = correct
@@ -64,10 +72,12 @@ public struct GradientStats: Equatable, Sendable {
     }
 }
 
-/// A worker's result for one microbatch: the summed gradient and what the server logs about it.
+/// A worker's result for one node of the step's sum tree: the summed gradient and what the server logs about it.
 public struct GradientReport: Equatable, Sendable {
-    /// The microbatch's index within its step.
+    /// The index within its step of the first microbatch summed.
     public var microbatch: Int
+    /// How many consecutive microbatches are summed (at least 1).
+    public var microbatches: Int
     /// Samples the gradient is summed over (at least 1).
     public var samples: Int
     /// Sum of the per-sample losses (finite, ≥ 0).
@@ -80,8 +90,10 @@ public struct GradientReport: Equatable, Sendable {
     public var values: [Float]
 
     /// Creates a report.
-    public init(microbatch: Int, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double, values: [Float]) {
+    public init(microbatch: Int, microbatches: Int = 1, samples: Int, lossSum: Double, correct: Int, computeSeconds: Double,
+                values: [Float]) {
         self.microbatch = microbatch
+        self.microbatches = microbatches
         self.samples = samples
         self.lossSum = lossSum
         self.correct = correct
@@ -91,13 +103,14 @@ public struct GradientReport: Equatable, Sendable {
 
     /// Creates a report from a gradient's statistics and values.
     public init(_ stats: GradientStats, values: [Float]) {
-        self.init(microbatch: stats.microbatch, samples: stats.samples, lossSum: stats.lossSum,
+        self.init(microbatch: stats.microbatch, microbatches: stats.microbatches, samples: stats.samples, lossSum: stats.lossSum,
                   correct: stats.correct, computeSeconds: stats.computeSeconds, values: values)
     }
 
     /// Everything but the values.
     public var stats: GradientStats {
-        GradientStats(microbatch: microbatch, samples: samples, lossSum: lossSum, correct: correct, computeSeconds: computeSeconds)
+        GradientStats(microbatch: microbatch, microbatches: microbatches, samples: samples, lossSum: lossSum, correct: correct,
+                      computeSeconds: computeSeconds)
     }
 }
 
@@ -125,6 +138,8 @@ public enum Body: Equatable, Sendable {
     case error(reason: String)
     /// Server → worker: not a member (any more); join again.
     case rejoin(reason: String)
+    /// Worker → server: what it measured over the assignment of the header's step.
+    case report(StepFigures)
 
     /// The header kind this body is sent as.
     public var kind: MessageKind {
@@ -139,6 +154,7 @@ public enum Body: Equatable, Sendable {
         case .shutdown: .shutdown
         case .error: .error
         case .rejoin: .rejoin
+        case .report: .report
         }
     }
 
@@ -158,7 +174,7 @@ public enum Body: Equatable, Sendable {
 /// exactly the frames `encoded()` produces for it.
 public struct Message: Equatable, Sendable, CustomStringConvertible {
     /// The protocol version this module speaks; a peer with another version is refused.
-    public static let protocolVersion: UInt16 = 1
+    public static let protocolVersion: UInt16 = 2
 
     /// The training run the message belongs to (0 in a join, before the worker knows it).
     public var runID: UInt64
@@ -204,6 +220,8 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
             fields += ["microbatch=\(report.microbatch)", "samples=\(report.samples)", "elements=\(report.values.count)"]
         case .leave(let reason), .shutdown(let reason), .error(let reason), .rejoin(let reason):
             fields.append("reason=\(Self.quoted(reason))")
+        case .report(let figures):
+            fields += ["epoch=\(figures.epoch)", "microbatches=\(figures.microbatches)", "samples=\(figures.samples)"]
         }
         return fields.joined(separator: " ")
     }

@@ -178,9 +178,12 @@ public final class PayloadBuffer: @unchecked Sendable {
         return sends > 0
     }
 
+    /// Bytes per value on the wire: 4, or `BFloat16.size` once the values are packed as bfloat16 (`BFloat16.packInPlace`).
+    public var bytesPerValue = MemoryLayout<Float>.size
+
     /// The wire bytes of the first `count` values.
     var wireBytes: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: values, count: count * MemoryLayout<Float>.size)
+        UnsafeRawBufferPointer(start: values, count: count * bytesPerValue)
     }
 
     /// Notes one more message pointing into the buffer, and keeps the buffer alive for it; the hint for `release`.
@@ -217,6 +220,7 @@ public final class PayloadPool {
     public func take() -> PayloadBuffer {
         for buffer in buffers where !buffer.isInFlight {
             buffer.count = elements
+            buffer.bytesPerValue = MemoryLayout<Float>.size
             return buffer
         }
         let buffer = PayloadBuffer(capacity: elements)

@@ -127,6 +127,17 @@ public final class ZMQSocket: @unchecked Sendable {
         try setOption(ZMQ_RECONNECT_IVL, milliseconds, "zmq_setsockopt(ZMQ_RECONNECT_IVL)")
     }
 
+    /// ZMQ_LINGER in milliseconds: how long closing the socket (and its context) may wait to send
+    /// what is still queued. Sockets start at 0; a peer that must get a last message sets it first.
+    public func setLinger(milliseconds: Int32) throws {
+        try setOption(ZMQ_LINGER, milliseconds, "zmq_setsockopt(ZMQ_LINGER)")
+    }
+
+    /// ZMQ_SNDTIMEO in milliseconds: how long a blocking send waits for room before it gives up (-1: forever).
+    public func setSendTimeout(milliseconds: Int32) throws {
+        try setOption(ZMQ_SNDTIMEO, milliseconds, "zmq_setsockopt(ZMQ_SNDTIMEO)")
+    }
+
     /// For ROUTER sockets: make sends to unknown peers fail (ZMQ_ROUTER_MANDATORY) instead of silently dropping.
     public func setRouterMandatory(_ on: Bool) throws {
         try setOption(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0), "zmq_setsockopt(ZMQ_ROUTER_MANDATORY)")
@@ -138,6 +149,11 @@ public final class ZMQSocket: @unchecked Sendable {
     /// atomically, so only the first frame can be refused; an empty `frames` throws EINVAL.
     @discardableResult
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
+        try deliver(frames: frames, dontWait: dontWait) == .sent
+    }
+
+    /// `send(_:dontWait:)`, saying why a message was not queued (see `deliver(routing:header:body:payload:dontWait:)`).
+    func deliver(frames: [[UInt8]], dontWait: Bool) throws(ZMQError) -> SendOutcome {
         try withSocket("zmq_send") { socket throws(ZMQError) in
             guard !frames.isEmpty else { throw ZMQError(call: "zmq_send", code: EINVAL) }
             let last = frames.count - 1
@@ -148,11 +164,13 @@ public final class ZMQSocket: @unchecked Sendable {
                     try zmqCall("zmq_send") {
                         frame.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
                     }
-                } catch where index == 0 && (error.code == EAGAIN || error.code == EHOSTUNREACH) {
-                    return false
+                } catch where index == 0 && error.code == EAGAIN {
+                    return .wouldBlock
+                } catch where index == 0 && error.code == EHOSTUNREACH {
+                    return .unreachable
                 }
             }
-            return true
+            return .sent
         }
     }
 
@@ -164,24 +182,38 @@ public final class ZMQSocket: @unchecked Sendable {
     /// false like `send(_:dontWait:)` when the message cannot be queued or the peer is gone.
     @discardableResult
     public func send(routing: [UInt8]?, header: [UInt8], body: [UInt8], payload: PayloadBuffer?, dontWait: Bool = false) throws -> Bool {
+        try deliver(routing: routing, header: header, body: body, payload: payload, dontWait: dontWait) == .sent
+    }
+
+    /// `send(routing:header:body:payload:dontWait:)`, saying why a message was not queued: the
+    /// peer's queue is full (EAGAIN) or the peer is gone (EHOSTUNREACH, on a ROUTER with
+    /// ROUTER_MANDATORY). Any other libzmq error is thrown.
+    func deliver(routing: [UInt8]?, header: [UInt8], body: [UInt8], payload: PayloadBuffer?, dontWait: Bool) throws(ZMQError) -> SendOutcome {
         try withSocket("zmq_send") { socket throws(ZMQError) in
             let carriesPayload = (payload?.count ?? 0) > 0
             let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
             var first = true
-            func sendBytes(_ frame: [UInt8], last: Bool) throws(ZMQError) -> Bool {
+            // libzmq queues a multipart message atomically, so only its first frame can be refused.
+            func sendBytes(_ frame: [UInt8], last: Bool) throws(ZMQError) -> SendOutcome {
                 defer { first = false }
                 do throws(ZMQError) {
                     try zmqCall("zmq_send") {
                         frame.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, (last ? 0 : ZMQ_SNDMORE) | wait) }
                     }
-                } catch where first && (error.code == EAGAIN || error.code == EHOSTUNREACH) {
-                    return false
+                } catch where first && error.code == EAGAIN {
+                    return .wouldBlock
+                } catch where first && error.code == EHOSTUNREACH {
+                    return .unreachable
                 }
-                return true
+                return .sent
             }
-            if let routing, try !sendBytes(routing, last: false) { return false }
-            if try !sendBytes(header, last: false) { return false }
-            if try !sendBytes(body, last: !carriesPayload) { return false }
+            if let routing {
+                let outcome = try sendBytes(routing, last: false)
+                guard outcome == .sent else { return outcome }
+            }
+            let outcome = try sendBytes(header, last: false)
+            guard outcome == .sent else { return outcome }
+            _ = try sendBytes(body, last: !carriesPayload)
             if let payload, carriesPayload {
                 try Self.initializePayloadMessage(payloadMessage, payload)
                 do throws(ZMQError) {
@@ -192,7 +224,7 @@ public final class ZMQSocket: @unchecked Sendable {
                     throw error
                 }
             }
-            return true
+            return .sent
         }
     }
 
@@ -211,10 +243,15 @@ public final class ZMQSocket: @unchecked Sendable {
             throw error
         }
         #else
-        let count = payload.count
-        try zmqCall("zmq_msg_init_size") { zmq_msg_init_size(message, count * MemoryLayout<Float>.size) }
-        let destination = UnsafeMutableRawBufferPointer(start: zmq_msg_data(message), count: count * MemoryLayout<Float>.size)
-        LittleEndianFloats.store(UnsafeBufferPointer(start: payload.values, count: count), into: destination)
+        let bytes = payload.wireBytes
+        try zmqCall("zmq_msg_init_size") { zmq_msg_init_size(message, bytes.count) }
+        let destination = UnsafeMutableRawBufferPointer(start: zmq_msg_data(message), count: bytes.count)
+        if payload.bytesPerValue == MemoryLayout<Float>.size {
+            LittleEndianFloats.store(UnsafeBufferPointer(start: payload.values, count: payload.count), into: destination)
+        } else {
+            // Packed bfloat16 is little-endian already.
+            destination.copyMemory(from: bytes)
+        }
         #endif
     }
 

@@ -80,6 +80,12 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     /// The server could not bind its address.
     case cannotListen(String)
 
+    /// Whether the process was asked to stop.
+    public var isStop: Bool {
+        if case .stopped = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .refused(let why): return "refused by the server: \(why)"

@@ -38,7 +38,7 @@ public final class GradientComputer {
     }
 }
 
-/// Sums microbatch gradients in global order and averages them over the step's samples.
+/// A step's summed gradient and figures, then its mean over the step's samples.
 public struct StepGradient {
     public private(set) var values: [Float]
     public private(set) var metrics = BatchMetrics()
@@ -47,18 +47,10 @@ public struct StepGradient {
         values = [Float](repeating: 0, count: parameterCount)
     }
 
-    /// Starts a new step.
-    public mutating func reset() {
-        for i in values.indices { values[i] = 0 }
-        metrics = BatchMetrics()
-    }
-
-    /// Adds the next microbatch's gradient; callers add microbatches in their global order.
-    public mutating func add(_ gradient: UnsafePointer<Float>, metrics: BatchMetrics) {
-        values.withUnsafeMutableBufferPointer { sum in
-            for i in 0..<sum.count { sum[i] += gradient[i] }
-        }
-        self.metrics += metrics
+    /// Takes the step's sum: everything pushed into `sum`, added in the `SumTree`'s order.
+    public mutating func take(_ sum: PairwiseSum) {
+        precondition(sum.parameterCount == values.count, "a sum of \(sum.parameterCount) values for a step of \(values.count)")
+        metrics = values.withUnsafeMutableBufferPointer { sum.finish(into: $0.baseAddress.unsafelyUnwrapped) }
     }
 
     /// The index of the first NaN or infinite value of the sum, if any.

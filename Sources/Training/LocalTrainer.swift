@@ -25,6 +25,7 @@ public final class LocalTrainer {
         self.start = start
         loop = TrainingLoop(run: run, directory: directory, sink: sink)
         gradients = LocalGradients(model: run.model, data: run.train, microbatch: run.config.microbatch,
+                                   roundsToBFloat16: run.config.bfloat16Gradients,
                                    threads: min(threads, run.plan.microbatchesPerStep),
                                    augmentation: run.augmentation, seed: run.config.seed)
     }
@@ -36,36 +37,40 @@ public final class LocalTrainer {
 }
 
 /// The gradient source of one process: computes a step's microbatches on `threads` threads and
-/// sums them in global order.
+/// adds them in the `SumTree`'s order.
 ///
-/// Thread `t` computes microbatches `t`, `t + threads`, `t + 2·threads`, … of each step into its
-/// own buffer with its own `GradientComputer`. The calling thread is thread 0: after each of its
-/// microbatches it adds the buffers into the step in microbatch order, handing each helper's
-/// buffer back for its next microbatch. A microbatch's gradient does not depend on the thread that
-/// computes it and the order of the sum is fixed, so any number of threads gives the bits of one.
-/// Threads, workspaces and buffers are made once, not per step.
+/// Thread `t` computes microbatches `t`, `t + threads`, `t + 2·threads`, … of each step with its
+/// own `GradientComputer`, the helpers (t ≥ 1) into their own buffers. The calling thread is
+/// thread 0: it computes its microbatches into the step's `PairwiseSum` and, after each, pushes
+/// the helpers' results of the same round in microbatch order, handing each helper's buffer back
+/// for its next microbatch. A microbatch's gradient does not depend on the thread that computes
+/// it and the tree is fixed by the microbatch count, so any number of threads gives the bits of
+/// one. Threads, workspaces and buffers are made once, not per step.
 public final class LocalGradients: StepGradientSource {
     public let threads: Int
     /// One per thread.
     private let computers: [GradientComputer]
-    /// One gradient buffer (parameterCount) per thread.
+    /// One gradient buffer (parameterCount) per helper thread (index 0 is thread 0's, which computes into `sum`).
     private let buffers: [UnsafeMutablePointer<Float>]
+    private let sum: PairwiseSum
     /// Threads 1 and up; nil with one thread.
     private let helpers: Helpers?
 
-    /// microbatch: the largest microbatch; threads: at least 1; augmentation: drawn from (`seed`, epoch, sample).
-    public init(model: Sequential, data: ImageSet, microbatch: Int, threads: Int,
+    /// microbatch: the largest microbatch; threads: at least 1; roundsToBFloat16: the sum tree's nodes rounded to bfloat16;
+    /// augmentation: drawn from (`seed`, epoch, sample).
+    public init(model: Sequential, data: ImageSet, microbatch: Int, roundsToBFloat16: Bool = false, threads: Int,
                 augmentation: Augmentation = Augmentation(), seed: UInt64 = 0) {
         precondition(threads >= 1, "at least one thread")
         self.threads = threads
         computers = (0..<threads).map { _ in
             GradientComputer(model: model, data: data, microbatch: microbatch, augmentation: augmentation, seed: seed)
         }
-        buffers = (0..<threads).map { _ in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: model.parameterCount)
-            buffer.initialize(repeating: 0, count: model.parameterCount)
+        buffers = (0..<threads).map { t in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: t == 0 ? 1 : model.parameterCount)
+            buffer.initialize(repeating: 0, count: t == 0 ? 1 : model.parameterCount)
             return buffer
         }
+        sum = PairwiseSum(parameterCount: model.parameterCount, roundsToBFloat16: roundsToBFloat16)
         helpers = threads > 1 ? Helpers(computers: computers, buffers: buffers) : nil
     }
 
@@ -86,18 +91,20 @@ public final class LocalGradients: StepGradientSource {
             var index = 0
             while index < microbatches.count {
                 // Thread 0's microbatch, then the helpers' of the same round, in order.
-                let metrics = computers[0].compute(order: order, positions: microbatches[index], epoch: epoch,
-                                                   parameters: parameters, gradient: buffers[0])
-                step.add(buffers[0], metrics: metrics)
+                sum.pushComputed(block: index..<index + 1) { gradient in
+                    computers[0].compute(order: order, positions: microbatches[index], epoch: epoch,
+                                         parameters: parameters, gradient: gradient)
+                }
                 if let helpers {
                     for t in 1..<threads where index + t < microbatches.count {
                         let metrics = helpers.wait(t)
-                        step.add(buffers[t], metrics: metrics)
+                        sum.pushTransient(buffers[t], metrics: metrics, block: index + t..<index + t + 1)
                         if index + t + threads < microbatches.count { helpers.release(t) }
                     }
                 }
                 index += threads
             }
+            step.take(sum)
             // Every helper is past its last microbatch of the step.
             helpers?.end()
         }

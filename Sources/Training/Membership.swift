@@ -1,5 +1,3 @@
-import Messaging
-
 /// The server's view of one worker.
 struct WorkerRecord {
     enum State: String {
@@ -17,10 +15,8 @@ struct WorkerRecord {
     let pid: Int
     var state: State = .loading
     var lastSeen: Double
-    /// The worker's shared-memory file, when it is on this machine and offered one.
-    var shared: SharedPayloads?
-    /// The step whose weights are in `shared`'s slot 0 (-1: none yet).
-    var sharedStep = -1
+    /// The last step at which its queue was full when it was dealt work (-1: never), so that is logged once a step.
+    var blockedStep = -1
 }
 
 /// The workers the server has met: the live ones in the order they joined (which is id order),
@@ -80,12 +76,8 @@ struct Membership {
         workers[index].state = state
     }
 
-    mutating func share(_ index: Int, _ file: SharedPayloads) {
-        workers[index].shared = file
-    }
-
-    mutating func setSharedStep(_ index: Int, _ step: Int) {
-        workers[index].sharedStep = step
+    mutating func setBlockedStep(_ index: Int, _ step: Int) {
+        workers[index].blockedStep = step
     }
 
     /// Forgets a live worker, remembering why for when it speaks again.

@@ -26,6 +26,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var testLimit: Int?
     /// Also checkpoint every N optimiser steps (nil = only at the end of each epoch).
     public var checkpointEvery: Int?
+    /// `float32`, or `bfloat16`: every node of a step's sum tree rounded to bfloat16, so workers send half the bytes.
+    public var gradientPrecision = "float32"
     /// `folder:` data: the size images are resized to, `HxW` (nil = 28x28).
     public var imageSize: String?
     /// `folder:` data: `grayscale` or `rgb` (nil = grayscale).
@@ -37,6 +39,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var decoder: String?
 
     public init() {}
+
+    /// Whether gradients are rounded to, and sent as, bfloat16.
+    public var bfloat16Gradients: Bool { gradientPrecision == "bfloat16" }
 
     public var effectiveLearningRate: Double { learningRate ?? (optimizer == "sgd" ? 0.01 : 0.001) }
 
@@ -61,6 +66,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = trainLimit, n < 1 { throw fail("--train-limit must be at least 1, got \(n)") }
         if let n = testLimit, n < 1 { throw fail("--test-limit must be at least 1, got \(n)") }
         if let n = checkpointEvery, n < 1 { throw fail("--checkpoint-every must be at least 1 step, got \(n)") }
+        guard ["float32", "bfloat16"].contains(gradientPrecision) else {
+            throw fail("--gradient-precision must be float32 or bfloat16, got '\(gradientPrecision)'")
+        }
         if (imageSize != nil || color != nil) && !data.hasPrefix("folder:") {
             throw fail("--image-size and --color apply to --data folder:DIR only")
         }
@@ -116,6 +124,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         trainLimit = try value("train_limit", Int.self)
         testLimit = try value("test_limit", Int.self)
         checkpointEvery = try value("checkpoint_every", Int.self)
+        if let precision = try value("gradient_precision", String.self) { gradientPrecision = precision }
         imageSize = try value("image_size", String.self)
         color = try value("color", String.self)
         augment = try value("augment", String.self)
@@ -134,6 +143,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = trainLimit { out.append(("train_limit", .int(n))) }
         if let n = testLimit { out.append(("test_limit", .int(n))) }
         if let n = checkpointEvery { out.append(("checkpoint_every", .int(n))) }
+        if bfloat16Gradients { out.append(("gradient_precision", .string(gradientPrecision))) }
         if let imageSize { out.append(("image_size", .string(imageSize))) }
         if let color { out.append(("color", .string(color))) }
         if let augment { out.append(("augment", .string(augment))) }

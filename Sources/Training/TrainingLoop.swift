@@ -73,7 +73,7 @@ public struct StartingState: Sendable {
 /// Produces the summed gradient of one step's microbatches: in this process, or from workers.
 public protocol StepGradientSource: AnyObject {
     /// Sums the gradients of `microbatches` (positions into `order`) at `parameters` into `step`, in
-    /// global microbatch order. `version` is the number of optimiser updates applied so far.
+    /// the `SumTree`'s order. `version` is the number of optimiser updates applied so far.
     func accumulate(
         microbatches: [Range<Int>], epoch: Int, order: [Int], version: Int,
         parameters: [Float], into step: inout StepGradient
@@ -91,7 +91,7 @@ extension StepGradientSource {
 }
 
 /// One optimiser step: `source` sums the gradients of `microbatches` (positions into `order`) in
-/// global order into `step`, the sum is divided by the step's samples, and `optimizer` applies it.
+/// the `SumTree`'s order into `step`, the sum is divided by the step's samples, and `optimizer` applies it.
 ///
 /// The step of `TrainingLoop`, public so that `backprop-bench --allocations` measures this very code.
 /// Returns the seconds spent averaging and applying the optimiser.
@@ -101,7 +101,6 @@ public func trainStep(
     parameters: inout [Float], optimizer: inout any Optimizer,
     step: inout StepGradient, source: any StepGradientSource
 ) throws -> Double {
-    step.reset()
     try source.accumulate(microbatches: microbatches, epoch: epoch, order: order, version: optimizer.step,
                           parameters: parameters, into: &step)
     // A NaN or infinity anywhere stays in the sum: one check of the step's sum and loss covers every microbatch.
@@ -120,7 +119,7 @@ public func trainStep(
 /// The training recipe shared by `backprop train` and the parameter server.
 ///
 /// For each epoch: draw the sample order from the seed; for each step, have the gradient source
-/// sum the microbatch gradients in global order, divide by the step's samples, apply the
+/// sum the microbatch gradients in the `SumTree`'s order, divide by the step's samples, apply the
 /// optimiser. Then validate, checkpoint, and after the last epoch test.
 final class TrainingLoop {
     private let run: PreparedRun
@@ -167,9 +166,20 @@ final class TrainingLoop {
             var epochMetrics = resuming ? start.epochSoFar : BatchMetrics()
             for stepIndex in (resuming ? start.firstStep : 0)..<run.plan.stepsPerEpoch {
                 let stepStart = Date()
-                let updateSeconds = try trainStep(
-                    microbatches: microbatches[stepIndex], epoch: epoch, order: order,
-                    parameters: &parameters, optimizer: &optimizer, step: &step, source: source)
+                let updateSeconds: Double
+                do {
+                    updateSeconds = try trainStep(
+                        microbatches: microbatches[stepIndex], epoch: epoch, order: order,
+                        parameters: &parameters, optimizer: &optimizer, step: &step, source: source)
+                } catch let stop as ClusterError where stop.isStop {
+                    // Asked to stop (SIGTERM, or a scheduler's warning before preemption): the step was not
+                    // applied, so the weights are those of the step boundary; keep them, and --resume goes on exactly.
+                    if stepIndex > 0 || epoch > firstEpoch || start.firstStep > 0 {
+                        saveCheckpoint(parameters, optimizer, completedEpochs: epoch, partial: epochMetrics,
+                                       seconds: Date().timeIntervalSince(epochStart))
+                    }
+                    throw stop
+                }
                 epochMetrics += step.metrics
                 sink.record(.step(StepRecord(
                     epoch: epoch + 1, step: stepIndex + 1, stepsPerEpoch: run.plan.stepsPerEpoch,

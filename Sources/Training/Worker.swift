@@ -8,7 +8,7 @@ import TrainingLog
 ///
 /// It needs only the server's address: the welcome carries the run's config, from which the
 /// worker builds the model and loads (or regenerates) the same training set. It touches only
-/// the samples of the microbatches it is assigned.
+/// the samples of the microbatches it is assigned. The wire is `WorkerLink`'s.
 public final class Worker {
     private let options: WorkerOptions
     private let shouldStop: () -> Bool
@@ -38,98 +38,91 @@ public final class Worker {
         case rejoin
     }
 
+    /// What the server said when it let this worker in.
+    private struct Welcome {
+        var workerID: UInt32
+        var runID: UInt64
+        var info: WelcomeInfo
+    }
+
     /// Joins, trains until the server shuts it down or it is stopped; throws `ClusterError` otherwise.
     public func run() throws -> Outcome {
-        let context = try ZMQContext()
-        defer { context.close() }
-        let socket = try ZMQSocket(context: context, kind: .dealer)
-        defer { socket.close() }
         var generator = SystemRandomNumberGenerator()
-        try socket.setRoutingID(Array("\(options.name)-\(String(generator.next(), radix: 36))".utf8))
-        try socket.setReconnectInterval(milliseconds: 100)
-        if let keys = options.curve {
-            try socket.makeCurveClient(keyPair: keys.keyPair, serverPublicKey: keys.serverPublicKey)
-        }
-        try socket.connect(options.server)
-
+        let link = try WorkerLink(server: options.server, routingID: Array("\(options.name)-\(String(generator.next(), radix: 36))".utf8),
+                                  curve: options.curve)
         // A server that restarts, or that dropped this worker, asks it to join again.
         var prepared: (config: RunConfig, run: PreparedRun)?
         while true {
-            guard let (workerID, runID, info) = try join(socket) else { return .stopped }
+            guard let welcome = try join(link) else { return .stopped }
+            let bfloat16 = welcome.info.config.bfloat16Gradients
+            try link.joined(runID: welcome.runID, id: welcome.workerID, parameterCount: welcome.info.parameterCount,
+                            gradientValueBytes: bfloat16 ? BFloat16.size : MemoryLayout<Float>.size)
             let run: PreparedRun
-            if let prepared, prepared.config == info.config {
+            if let prepared, prepared.config == welcome.info.config {
                 run = prepared.run
             } else {
                 do {
-                    run = try PreparedRun(config: info.config, testSet: false)
+                    run = try PreparedRun(config: welcome.info.config, testSet: false)
                 } catch {
-                    send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "cannot prepare the run: \(error)")))
+                    _ = link.leave(reason: "cannot prepare the run: \(error)", patience: 1)
                     throw ClusterError.badWelcome("\(error)")
                 }
-                prepared = (info.config, run)
+                prepared = (welcome.info.config, run)
             }
-            guard run.model.parameterCount == info.parameterCount, run.model.spec == info.modelSpec else {
-                let why = "the server's model \(info.modelSpec) has \(info.parameterCount) parameters; this build makes \(run.model.parameterCount) from it"
-                send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: why)))
+            guard run.model.parameterCount == welcome.info.parameterCount, run.model.spec == welcome.info.modelSpec else {
+                let why = "the server's model \(welcome.info.modelSpec) has \(welcome.info.parameterCount) parameters; this build makes \(run.model.parameterCount) from it"
+                _ = link.leave(reason: why, patience: 1)
                 throw ClusterError.badWelcome(why)
             }
-            let sink = logSink(workerID: workerID, info: info)
-            try socket.setMaxMessageSize(Int64(run.model.parameterCount * 4 + (1 << 20)))
-            let shared = sharedFile(run: run, workerID: workerID, runID: runID)
+            let sink = logSink(workerID: welcome.workerID, info: welcome.info)
+            let shared = offerSharedMemory(link, run: run, welcome: welcome)
             defer { shared?.removeName() }
-            send(socket, Message(runID: runID, sender: workerID, step: 0, body: .ready(sharedFile: shared?.path)))
-            if case .done(let outcome) = try work(socket, run: run, shared: shared, workerID: workerID, runID: runID, sink: sink) {
+            try send(.ready(sharedFile: shared?.path), on: link, sink: sink)
+            if case .done(let outcome) = try work(link, run: run, welcome: welcome, sink: sink) {
                 return outcome
             }
         }
     }
 
     /// On the server's machine (its Unix socket), a new shared-memory file for this membership:
-    /// the weights and one slot per microbatch of a step, when that is at most 1 GiB and /dev/shm
-    /// has room. Nil otherwise; the server then sends and takes the values in payloads.
-    private func sharedFile(run: PreparedRun, workerID: UInt32, runID: UInt64) -> SharedPayloads? {
+    /// the weights and one slot per microbatch of a step. Nil elsewhere, or when it cannot be made;
+    /// the server then sends and takes the values in payloads.
+    private func offerSharedMemory(_ link: WorkerLink, run: PreparedRun, welcome: Welcome) -> SharedPayloads? {
         guard options.server.hasPrefix("ipc://") else { return nil }
-        let slots = 1 + run.plan.microbatchesPerStep
-        guard SharedPayloads.byteCount(slots: slots, elements: run.model.parameterCount) <= 1 << 30 else { return nil }
         var generator = SystemRandomNumberGenerator()
-        let name = "\(getpid())-\(String(runID, radix: 16))-\(workerID)-\(String(generator.next(), radix: 36))"
-        return try? SharedPayloads.create(name: name, slots: slots, elements: run.model.parameterCount)
+        let name = "\(getpid())-\(String(welcome.runID, radix: 16))-\(welcome.workerID)-\(String(generator.next(), radix: 36))"
+        return link.offerSharedMemory(name: name, slots: 1 + run.plan.microbatchesPerStep)
     }
 
     // MARK: - Joining
 
-    /// Sends `join` until the server welcomes or refuses this worker, or stays silent too long.
-    private func join(_ socket: ZMQSocket) throws -> (UInt32, UInt64, WelcomeInfo)? {
+    /// Sends `join` until the server welcomes or refuses this worker, or stays silent too long; nil when stopped.
+    private func join(_ link: WorkerLink) throws -> Welcome? {
         let started = monotonicSeconds()
         var lastJoin = -Double.infinity
-        let join = Message(runID: 0, sender: 0, step: 0,
-                           body: .join(name: options.name, pid: Int(getpid()), model: options.expectedModel))
-        var frames = join.encoded()
-        if protocolVersion != Message.protocolVersion {
-            frames[0][4] = UInt8(protocolVersion & 0xFF)
-            frames[0][5] = UInt8(protocolVersion >> 8)
-        }
         while true {
             if shouldStop() { return nil }
             if monotonicSeconds() - lastJoin >= 1 {
-                _ = try? socket.send(frames, dontWait: true)
+                // Before the server is up the queue may fill; the join is sent again every second.
+                if case .failed(let reason) = link.sendJoin(name: options.name, pid: Int(getpid()), model: options.expectedModel,
+                                                            protocolVersion: protocolVersion) {
+                    throw ClusterError.serverGone("cannot send to \(options.server): \(reason)")
+                }
                 lastJoin = monotonicSeconds()
             }
-            if let reply = try socket.receive(timeoutMilliseconds: 200) {
-                let message = try? Message(frames: reply, limits: MessageLimits())
-                switch message?.body {
+            if case .control(let message) = try link.receive(timeoutMilliseconds: 200) {
+                switch message.body {
                 case .welcome(let json):
-                    guard let message else { continue }
                     do {
                         let info = try JSONDecoder().decode(WelcomeInfo.self, from: Data(json.utf8))
-                        return (message.sender, message.runID, info)
+                        return Welcome(workerID: message.sender, runID: message.runID, info: info)
                     } catch {
                         throw ClusterError.badWelcome("\(error)")
                     }
                 case .error(let reason):
                     throw ClusterError.refused(reason)
                 default:
-                    continue
+                    break
                 }
             }
             let waited = monotonicSeconds() - started
@@ -142,12 +135,8 @@ public final class Worker {
 
     // MARK: - Working
 
-    private func work(_ socket: ZMQSocket, run: PreparedRun, shared: SharedPayloads?, workerID: UInt32, runID: UInt64,
-                      sink: any EventSink) throws -> MembershipEnd {
-        let steps = StepComputer(run: run, socket: socket, shared: shared, runID: runID, workerID: workerID)
-        // Received frames are read where libzmq put them, and the storage is reused for every message.
-        let inbox = ReceivedFrames()
-        let limits = MessageLimits(parameterCount: run.model.parameterCount)
+    private func work(_ link: WorkerLink, run: PreparedRun, welcome: Welcome, sink: any EventSink) throws -> MembershipEnd {
+        let computer = AssignmentComputer(run: run)
         var lastHeard = monotonicSeconds()
         var lastSent = monotonicSeconds()
         var idleSince = monotonicSeconds()
@@ -155,85 +144,88 @@ public final class Worker {
 
         while true {
             if shouldStop() {
-                send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "stopped by a signal")))
+                // The goodbye must reach the server before the socket closes, or it reads the worker as vanished.
+                let outcome = link.leave(reason: "stopped by a signal", patience: 2)
+                if outcome != .sent { sink.record(.sendFailed(worker: Int(welcome.workerID), message: "leave", reason: "\(outcome)")) }
                 return .done(.stopped)
             }
-            guard try socket.receive(into: inbox, timeoutMilliseconds: Int32(options.heartbeatInterval * 1000)) else {
+            guard let event = try link.receive(timeoutMilliseconds: Int32(options.heartbeatInterval * 1000)) else {
                 let now = monotonicSeconds()
                 if now - lastHeard > options.serverTimeout {
                     throw ClusterError.serverGone("the server at \(options.server) has been silent for \(Int(now - lastHeard)) s; giving up")
                 }
                 if now - lastSent >= options.heartbeatInterval {
-                    send(socket, Message(runID: runID, sender: workerID, step: 0, body: .heartbeat))
+                    // A full queue means messages are on their way to the server already.
+                    if case .failed(let reason) = link.send(.heartbeat, patience: 0) {
+                        sink.record(.sendFailed(worker: Int(welcome.workerID), message: "heartbeat", reason: reason))
+                    }
                     lastSent = now
                 }
                 continue
             }
             lastHeard = monotonicSeconds()
-            bytesReceived += inbox.byteCount
-            // An assignment's body is decoded into reused storage and its weights stay in `inbox`; the rest become `Message`s.
-            let envelope: Envelope
-            var message: Message?
-            do throws(WireError) {
-                envelope = try Envelope(frameCount: inbox.count, header: inbox[0], body: inbox[1], payload: inbox[2], limits: limits)
-                if envelope.kind == .assignment {
-                    try steps.assignment.decode(envelope)
-                } else {
-                    message = try Message(envelope)
-                }
-            } catch {
-                sink.record(.messageRejected(worker: 0, reason: "\(error)"))
-                continue
-            }
-            // A restarted server has a new run id; its request to join again is the one message to take from it.
-            guard envelope.runID == runID || envelope.kind == .rejoin else {
-                sink.record(.messageRejected(worker: 0, reason: "message for run \(envelope.runID), this worker is in run \(runID)"))
-                continue
-            }
-            guard let message else {
-                let wait = lastHeard - idleSince
-                let done: StepComputer.Done
-                switch steps.compute(envelope) {
-                case .success(let result): done = result
-                case .failure(let problem):
-                    sink.record(.messageRejected(worker: 0, reason: problem.reason))
+            bytesReceived += link.lastMessageBytes
+            switch event {
+            case .refused(let refusal):
+                sink.record(.messageRejected(worker: 0, reason: refusal.reason))
+            case .assignment(let assignment):
+                // A restarted server has a new run id; its request to join again is the one message to take from it.
+                guard assignment.header.runID == welcome.runID else {
+                    sink.record(.messageRejected(worker: 0, reason: "message for run \(assignment.header.runID), this worker is in run \(welcome.runID)"))
                     continue
+                }
+                let wait = lastHeard - idleSince
+                let done: AssignmentComputer.Done
+                do throws(AssignmentComputer.Refusal) {
+                    done = try computer.compute(assignment, on: link, patience: options.serverTimeout)
+                } catch {
+                    sink.record(.messageRejected(worker: 0, reason: error.reason))
+                    continue
+                }
+                if let failure = done.sendFailure {
+                    sink.record(.sendFailed(worker: Int(welcome.workerID), message: "gradients", reason: failure))
+                    throw ClusterError.serverGone("cannot send gradients to \(options.server) for \(Int(options.serverTimeout)) s: \(failure)")
                 }
                 lastSent = monotonicSeconds()
                 idleSince = lastSent
-                sink.record(.workerStep(WorkerStepRecord(
-                    worker: Int(workerID), epoch: steps.assignment.epoch + 1, globalStep: Int(envelope.step),
-                    microbatches: steps.assignment.microbatches.count, samples: done.samples, computeSeconds: done.computeSeconds,
-                    waitSeconds: wait, bytesSent: done.bytesSent, bytesReceived: bytesReceived, sendSeconds: done.sendSeconds)))
+                // What this assignment took goes to the server's log, so the run reads whole wherever this worker runs.
+                let figures = StepFigures(epoch: assignment.epoch + 1, microbatches: assignment.microbatches.count, samples: done.samples,
+                                          computeSeconds: done.computeSeconds, waitSeconds: wait, sendSeconds: done.sendSeconds,
+                                          bytesSent: done.bytesSent, bytesReceived: bytesReceived)
+                let reported = link.send(.report(figures), step: assignment.header.step, patience: 0)
+                if reported != .sent && reported != .wouldBlock {
+                    sink.record(.sendFailed(worker: Int(welcome.workerID), message: "report", reason: "\(reported)"))
+                }
                 bytesReceived = 0
-                continue
-            }
-            switch message.body {
-            case .heartbeat, .welcome:
-                break
-            case .shutdown(let reason):
-                send(socket, Message(runID: runID, sender: workerID, step: 0, body: .leave(reason: "finished")))
-                return .done(.finished(reason))
-            case .error(let reason):
-                throw ClusterError.refused(reason)
-            case .rejoin(let reason):
-                sink.record(.workerRejoining(worker: Int(workerID), reason: reason))
-                return .rejoin
-            case .assignment:
-                // Decoded into `steps.assignment` above; never a `Message` here.
-                break
-            case .join, .ready, .gradients, .leave:
-                sink.record(.messageRejected(worker: 0, reason: "a server may not send \(message.body.kind)"))
+            case .control(let message):
+                guard message.runID == welcome.runID || message.kind == .rejoin else {
+                    sink.record(.messageRejected(worker: 0, reason: "message for run \(message.runID), this worker is in run \(welcome.runID)"))
+                    continue
+                }
+                switch message.body {
+                case .heartbeat, .welcome, .assignment:
+                    break
+                case .shutdown(let reason):
+                    _ = link.leave(reason: "finished", patience: 1)
+                    return .done(.finished(reason))
+                case .error(let reason):
+                    throw ClusterError.refused(reason)
+                case .rejoin(let reason):
+                    sink.record(.workerRejoining(worker: Int(welcome.workerID), reason: reason))
+                    return .rejoin
+                case .join, .ready, .gradients, .leave, .report:
+                    sink.record(.messageRejected(worker: 0, reason: "a server may not send \(message.kind)"))
+                }
             }
         }
     }
 
-    /// Sends a message; returns the bytes sent (0 if it could not be queued).
-    @discardableResult
-    private func send(_ socket: ZMQSocket, _ message: Message) -> Int {
-        let frames = message.encoded()
-        let queued = (try? socket.send(frames, dontWait: true)) ?? false
-        return queued ? frames.reduce(0) { $0 + $1.count } : 0
+    /// Sends a control message the run cannot go on without, waiting up to the server timeout for room.
+    private func send(_ body: Body, on link: WorkerLink, sink: any EventSink) throws {
+        let outcome = link.send(body, patience: options.serverTimeout)
+        guard outcome != .sent else { return }
+        sink.record(.sendFailed(worker: 0, message: "\(body.kind)", reason: "\(outcome)"))
+        throw ClusterError.serverGone("cannot send \(body.kind) to \(options.server): \(outcome)")
     }
 
     /// `worker-<id>.jsonl` in the log directory (or the server's run directory, when it exists here), plus the console.
@@ -250,41 +242,21 @@ public final class Worker {
     }
 }
 
-/// Computes a worker's assignments: each microbatch against the weights where libzmq received
-/// them, its gradient straight into a buffer that libzmq then sends without a copy. With a
-/// shared-memory file, an assignment without weights means they are in the file's slot 0, and
-/// each gradient goes into the file (slot 1 + its microbatch index) with a message saying so.
-///
-/// What it needs from step to step is kept here, so a steady-state step allocates nothing of
-/// its own: the model's workspace, the decoded microbatch list, the gradient buffers, the
-/// header and body frames.
-private final class StepComputer {
-    /// The microbatches of the last assignment decoded.
-    var assignment = AssignmentDecoder()
+/// Computes a worker's assignments against the weights the link received: the assigned
+/// microbatches cut into the fewest whole nodes of the step's `SumTree`, each node added up in
+/// the tree's order and sent as one gradient as soon as it is done, straight from the buffer the
+/// link sends (or the shared file's slot). What it needs from step to step is kept, so a
+/// steady-state step allocates nothing of its own.
+private final class AssignmentComputer {
     private let run: PreparedRun
-    private let socket: ZMQSocket
-    private let runID: UInt64
-    private let workerID: UInt32
     private let computer: GradientComputer
-    private let gradients: PayloadPool
-    private let shared: SharedPayloads?
-    private var writer = FrameWriter()
+    private let sum: PairwiseSum
     private var orders: (epoch: Int, order: [Int])?
-    /// Where weights that are not 4-byte aligned in libzmq's buffer are copied (rare).
-    private var alignedWeights: UnsafeMutablePointer<Float>?
 
-    init(run: PreparedRun, socket: ZMQSocket, shared: SharedPayloads?, runID: UInt64, workerID: UInt32) {
+    init(run: PreparedRun) {
         self.run = run
-        self.socket = socket
-        self.shared = shared
-        self.runID = runID
-        self.workerID = workerID
         computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
-        gradients = PayloadPool(elements: run.model.parameterCount)
-    }
-
-    deinit {
-        alignedWeights?.deallocate()
+        sum = PairwiseSum(parameterCount: run.model.parameterCount, roundsToBFloat16: run.config.bfloat16Gradients)
     }
 
     /// What one assignment took.
@@ -293,6 +265,8 @@ private final class StepComputer {
         var computeSeconds = 0.0
         var sendSeconds = 0.0
         var bytesSent = 0
+        /// Why a gradient could not be sent within the patience given (the rest are not computed).
+        var sendFailure: String?
     }
 
     /// Why an assignment was not computed.
@@ -300,67 +274,49 @@ private final class StepComputer {
         var reason: String
     }
 
-    /// Computes `assignment`'s microbatches with the weights in `envelope`'s payload (or, without
-    /// one, in the shared file), sending each gradient as soon as it is done; a refusal (nothing
-    /// sent) when a microbatch lies outside the training set or the weights are nowhere.
-    func compute(_ envelope: Envelope) -> Result<Done, Refusal> {
-        let epoch = assignment.epoch
-        if orders?.epoch != epoch {
-            orders = (epoch, EpochPlan.order(sampleCount: run.train.count, epoch: epoch, seed: run.config.seed))
+    /// Computes `assignment`'s microbatches, sending each node's gradient as soon as it is done and
+    /// waiting up to `patience` seconds for room to send it; a refusal (nothing sent) when a
+    /// microbatch lies outside the training set.
+    func compute(_ assignment: AssignmentArrival, on link: WorkerLink, patience: Double) throws(Refusal) -> Done {
+        if orders?.epoch != assignment.epoch {
+            orders = (assignment.epoch, EpochPlan.order(sampleCount: run.train.count, epoch: assignment.epoch, seed: run.config.seed))
         }
         guard let order = orders?.order,
               assignment.microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
-        else { return .failure(Refusal(reason: "assignment outside the training set")) }
-        let count = run.model.parameterCount
-        // No weights in the message: they, and the gradients, are in the shared file.
-        var file: SharedPayloads?
-        if envelope.payload.isEmpty {
-            guard let shared else { return .failure(Refusal(reason: "assignment without weights, and no shared file")) }
-            guard assignment.microbatches.allSatisfy({ $0.index + 1 < shared.slots }) else {
-                return .failure(Refusal(reason: "assignment of a microbatch past the shared file's \(shared.slots - 1) slots"))
-            }
-            file = shared
-        }
-        let weights = file.map { UnsafePointer($0.slot(0)) } ?? floats(envelope.payload, count: count)
-        let inFile = file != nil
+        else { throw Refusal(reason: "assignment outside the training set") }
         var done = Done()
-        for ref in assignment.microbatches {
+        var next = 0
+        for block in SumTree.blocks(of: assignment.microbatches.lazy.map(\.index)) {
+            let refs = assignment.microbatches[next..<next + block.count]
+            next += block.count
             let started = monotonicSeconds()
-            // The gradient goes into the file's slot, or into a buffer libzmq sends.
-            let gradient: PayloadBuffer?, values: UnsafeMutablePointer<Float>
-            if let file {
-                (gradient, values) = (nil, file.slot(1 + ref.index))
+            let gradient = link.gradientBuffer(for: block.lowerBound)
+            let metrics: BatchMetrics
+            if let only = refs.first, refs.count == 1 {
+                metrics = computer.compute(order: order, positions: only.positions, parameters: assignment.weights, gradient: gradient)
+                // A leaf of the tree, rounded as the tree rounds it.
+                if sum.roundsToBFloat16 { BFloat16.round(gradient, count: run.model.parameterCount) }
             } else {
-                let buffer = gradients.take()
-                (gradient, values) = (buffer, buffer.values)
+                for ref in refs {
+                    sum.pushComputed(block: ref.index - block.lowerBound..<ref.index - block.lowerBound + 1) { values in
+                        computer.compute(order: order, positions: ref.positions, parameters: assignment.weights, gradient: values)
+                    }
+                }
+                metrics = sum.finish(into: gradient)
             }
-            let metrics = computer.compute(order: order, positions: ref.positions, parameters: weights, gradient: values)
             let computed = monotonicSeconds()
             done.computeSeconds += computed - started
             done.samples += metrics.count
-            let stats = GradientStats(microbatch: ref.index, samples: metrics.count, lossSum: metrics.lossSum,
-                                      correct: metrics.correct, computeSeconds: computed - started)
-            writer.gradients(runID: runID, sender: workerID, step: envelope.step, stats: stats, elementCount: inFile ? 0 : count)
-            if (try? socket.send(routing: nil, header: writer.header, body: writer.body, payload: gradient, dontWait: true)) ?? false {
-                done.bytesSent += writer.header.count + writer.body.count + (inFile ? 0 : count * MemoryLayout<Float>.size)
-            }
+            let stats = GradientStats(microbatch: block.lowerBound, microbatches: block.count, samples: metrics.count,
+                                      lossSum: metrics.lossSum, correct: metrics.correct, computeSeconds: computed - started)
+            let sent = link.sendGradients(step: assignment.header.step, stats: stats, patience: patience)
             done.sendSeconds += monotonicSeconds() - computed
+            guard sent.outcome == .sent else {
+                done.sendFailure = "\(sent.outcome)"
+                return done
+            }
+            done.bytesSent += sent.bytes
         }
-        return .success(done)
-    }
-
-    /// The weights in a received payload as Float32 values: the payload itself when it is aligned
-    /// (on a little-endian host), otherwise a copy in `alignedWeights`.
-    private func floats(_ payload: UnsafeRawBufferPointer, count: Int) -> UnsafePointer<Float> {
-        precondition(payload.count == count * MemoryLayout<Float>.size, "weights of the wrong size")
-        #if _endian(little)
-        if let base = payload.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
-            return base.bindMemory(to: Float.self, capacity: count)
-        }
-        #endif
-        let copy = alignedWeights ?? .allocate(capacity: count)
-        alignedWeights = copy
-        LittleEndianFloats.load(payload, into: UnsafeMutableBufferPointer(start: copy, count: count))
-        return UnsafePointer(copy)
+        return done
     }
 }

@@ -47,6 +47,24 @@ public enum RunLiveness {
         #endif
     }
 
+    /// True if process `pid` is alive (not a zombie) and its command line runs a program named `program`
+    /// with `argument` among its arguments: a recorded pid that was recycled by another process does not count.
+    /// nil where `/proc` cannot tell.
+    public static func process(_ pid: Int32, runs program: String, with argument: String) -> Bool? {
+        #if os(Linux)
+        guard pid > 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        // The state follows the command name, which is in parentheses and may itself hold ") ".
+        guard let close = stat.range(of: ") ", options: .backwards),
+              let state = stat[close.upperBound...].first, !"ZXx".contains(state) else { return false }
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.contains { ($0 as NSString).lastPathComponent == program } && arguments.contains(argument)
+        #else
+        return nil
+        #endif
+    }
+
     /// Reads the `flags:` line of `/proc/<pid>/fdinfo/<fd>`: the file's open mode, in octal.
     private static func openedForWriting(pid: String, fd: String) -> Bool {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8) else { return false }

@@ -163,6 +163,8 @@ public struct RunLog: Sendable {
         case let .workerRejoining(id, reason):
             update(id, time) { _ in }
             note(time, .rejoining, id, "worker \(id) joins again: \(reason)")
+        case let .sendFailed(id, message, reason):
+            note(time, .sendFailed, id == 0 ? nil : id, "\(message) to \(id == 0 ? "a peer" : "worker \(id)") not sent: \(reason)")
         }
     }
 
@@ -178,6 +180,9 @@ public struct RunLog: Sendable {
         case let .workerRejoining(_, reason):
             update(id, logged.time) { _ in }
             note(logged.time, .rejoining, id, "worker \(id) joins again: \(reason)")
+        case let .sendFailed(_, message, reason):
+            update(id, logged.time) { _ in }
+            note(logged.time, .sendFailed, id, "worker \(id): \(message) to the server not sent: \(reason)")
         default:
             update(id, logged.time) { _ in }
         }
@@ -282,7 +287,7 @@ public struct TimelineEntry: Sendable, Equatable {
         case runStarted = "run_started", resumed, waiting = "waiting_for_workers"
         case joined = "worker_joined", admitted = "worker_admitted", left = "worker_left", timedOut = "worker_timed_out"
         case reassigned, checkpoint, test, failed
-        case checkpointFailed = "checkpoint_failed", rejoining = "worker_rejoining"
+        case checkpointFailed = "checkpoint_failed", rejoining = "worker_rejoining", sendFailed = "send_failed"
     }
 
     public var time: Double

@@ -35,6 +35,8 @@ public enum TrainingEvent: Sendable {
     case workerRejoining(worker: Int, reason: String)
     /// A checkpoint could not be written; the previous one is unchanged and training goes on.
     case checkpointFailed(path: String, reason: String)
+    /// A message could not be sent to a worker (or, in a worker's log, to the server); `worker` is 0 for a peer that is not a member.
+    case sendFailed(worker: Int, message: String, reason: String)
 
     /// The `event` field.
     public var kind: String {
@@ -55,6 +57,7 @@ public enum TrainingEvent: Sendable {
         case .workerStep: return "worker_step"
         case .workerRejoining: return "worker_rejoining"
         case .checkpointFailed: return "checkpoint_failed"
+        case .sendFailed: return "send_failed"
         }
     }
 
@@ -93,6 +96,8 @@ public enum TrainingEvent: Sendable {
             return [("worker", .int(worker)), ("reason", .string(reason))]
         case let .checkpointFailed(path, reason):
             return [("path", .string(path)), ("reason", .string(reason))]
+        case let .sendFailed(worker, message, reason):
+            return [("worker", .int(worker)), ("message", .string(message)), ("reason", .string(reason))]
         }
     }
 }

@@ -94,6 +94,8 @@ extension TrainingEvent {
             self = .workerRejoining(worker: try f.int("worker"), reason: try f.string("reason"))
         case "checkpoint_failed":
             self = .checkpointFailed(path: try f.string("path"), reason: try f.string("reason"))
+        case "send_failed":
+            self = .sendFailed(worker: try f.int("worker"), message: try f.string("message"), reason: try f.string("reason"))
         default:
             return nil
         }

@@ -2,14 +2,11 @@ import Foundation
 import XCTest
 
 /// `scripts/cluster chaos`: workers killed, frozen and added and the server killed and restarted while a real
-/// cluster trains; the script then trains the same flags undisturbed and compares the checkpoints byte for byte.
+/// cluster trains; `backprop cluster chaos` then trains the same flags undisturbed and compares the checkpoints byte for byte.
 final class ChaosTests: XCTestCase {
-    /// The repository this test file belongs to: scripts/cluster and the .build/release the test build filled.
-    private let repository = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The run is sized (72,000 samples, about 5 s on two idle cores, 15 s on busy ones) so that all four faults, half a
-    /// second apart, come before it ends however fast the machine is today.
+    /// The faults follow training steps, not the clock: the four (one of each kind) are due at 1/5, 2/5, 3/5 and 4/5 of the run's steps
+    /// (72,000 samples: about 2,250 steps, the first checkpoint at step 20), so each falls inside training however fast
+    /// the machine is, and the test checks that all four fired there.
     func testChaosEndsWithTheWeightsOfAnUndisturbedRun() throws {
         for name in ["backprop", "backprop-server", "backprop-worker"] {
             let path = repository.appendingPathComponent(".build/release/\(name)").path
@@ -26,7 +23,7 @@ final class ChaosTests: XCTestCase {
 
         let (status, output) = try runScript(
             ["chaos", "--no-build", "--config", "cluster/quick.conf", "--run-dir", runDirectory,
-             "--events", "4", "--interval", "0.5", "--seed", "7", "--", "--train-limit", "10000", "--epochs", "8"],
+             "--events", "4", "--seed", "5", "--", "--train-limit", "10000", "--epochs", "8"],
             environment: ["CLUSTER_RUNS": root + "/runs"], outputPath: outputPath, timeout: 240, mentioning: root)
         print(output)
 
@@ -36,8 +33,19 @@ final class ChaosTests: XCTestCase {
         XCTAssertEqual(faults.filter { $0.contains("killed the server") }.count, 1, "the server must be killed exactly once:\n\(output)")
         XCTAssertTrue(faults.contains { $0.contains("killed the server") && $0.contains("restarted it") && $0.contains("--resume") },
                       "the server was not restarted:\n\(output)")
-        XCTAssertLessThanOrEqual(faults.filter { !$0.contains("woke worker-") }.count, 4, output)
-        XCTAssertTrue(output.contains("chaos: final weights identical to an undisturbed run ("), output)
+        // All four faults fired, each while training ran: after its first step and before its last.
+        let injected = faults.filter { !$0.contains("woke worker-") }
+        XCTAssertEqual(injected.count, 4, output)
+        // Seed 5 draws one fault of each kind (FaultPlanTests checks the draw).
+        XCTAssertTrue(output.contains("chaos: final weights identical to an undisturbed run (4 faults: 1 worker kill, 1 worker freeze, 1 extra worker, 1 server restart)"), output)
+        XCTAssertTrue(faults.contains { $0.contains("froze worker-") } && faults.contains { $0.contains("woke worker-") }, output)
+        XCTAssertTrue(faults.contains { $0.contains("started an extra worker-") }, output)
+        let lastStep = readEvents(runDirectory + "/server.jsonl").compactMap { $0["event"] as? String == "step" ? $0["global_step"] as? Int : nil }.max() ?? 0
+        for fault in injected {
+            let step = fault.range(of: #"at step \d+"#, options: .regularExpression).flatMap { Int(fault[$0].dropFirst(8)) }
+            XCTAssertNotNil(step, "a fault without its training step: \(fault)")
+            XCTAssertTrue((1..<lastStep).contains(step ?? 0), "a fault outside training (last step \(lastStep)): \(fault)")
+        }
 
         // The workers that were running when the server died rejoined the restarted one by themselves.
         let workerLogs = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory))?
@@ -88,70 +96,6 @@ final class ChaosTests: XCTestCase {
             let (status, output) = try runScript(["logs", "-f", root + "/" + name], environment: [:],
                                                  outputPath: root + "/\(name)-logs.out", timeout: 60, mentioning: root)
             XCTAssertEqual(status, expected, output)
-        }
-    }
-
-    /// Runs `bash scripts/cluster ARGUMENTS` from the repository with stdout and stderr to `outputPath`. After `timeout`
-    /// seconds it sends SIGTERM (the script stops its cluster), then SIGKILL to the script's process group and to every
-    /// process whose command line mentions `mentioning` (this test's own temporary directory), and fails.
-    private func runScript(_ arguments: [String], environment: [String: String], outputPath: String, timeout: Double,
-                           mentioning: String) throws -> (Int32, String) {
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = try XCTUnwrap(FileHandle(forWritingAtPath: outputPath))
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repository.appendingPathComponent("scripts/cluster").path] + arguments
-        process.currentDirectoryURL = repository
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-        let pid = process.processIdentifier
-        let read = { String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self) }
-
-        if exited.wait(timeout: .now() + timeout) == .timedOut {
-            kill(pid, SIGTERM)
-            if exited.wait(timeout: .now() + 15) == .timedOut {
-                // Only a group of the script's own: never this test runner's.
-                if getpgid(pid) == pid { kill(-pid, SIGKILL) } else { kill(pid, SIGKILL) }
-                _ = exited.wait(timeout: .now() + 5)
-            }
-            Self.killEverything(mentioning: mentioning)
-            XCTFail("scripts/cluster \(arguments.joined(separator: " ")) did not finish in \(timeout) s:\n\(read())")
-        }
-        process.waitUntilExit()
-        return (process.terminationStatus, read())
-    }
-
-    /// `pgrep -af PATTERN`: the processes whose command line matches, one per line; empty when there are none.
-    private static func pgrep(_ pattern: String) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        process.arguments = ["-af", pattern]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return "(pgrep could not run)" }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// SIGCONT and SIGKILL every process whose command line contains `text` (a path only this test uses).
-    private static func killEverything(mentioning text: String) {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-        for entry in entries {
-            guard let pid = Int32(entry), pid != getpid(),
-                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
-            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            if arguments.contains(where: { $0.contains(text) }) {
-                kill(pid, SIGCONT)
-                kill(pid, SIGKILL)
-            }
         }
     }
 }

@@ -174,10 +174,11 @@ struct SmallRun {
     var epochs = 2
     var seed: UInt64 = 3
     var learningRate = 0.003
+    var gradientPrecision = "float32"
 
     var flags: [String] {
         ["--train-limit", String(trainLimit), "--test-limit", "300", "--epochs", String(epochs), "--batch-size", "32",
-         "--microbatch", "8", "--seed", String(seed), "--lr", String(learningRate)]
+         "--microbatch", "8", "--seed", String(seed), "--lr", String(learningRate), "--gradient-precision", gradientPrecision]
     }
 
     var config: RunConfig {
@@ -189,6 +190,7 @@ struct SmallRun {
         config.microbatch = 8
         config.seed = seed
         config.learningRate = learningRate
+        config.gradientPrecision = gradientPrecision
         return config
     }
 }

@@ -32,7 +32,7 @@ final class ExactnessTests: XCTestCase {
         let payloadBytes = 5_729 * 4  // seed-cnn's parameters
         for (k, worker) in cluster.workers.enumerated() {
             let id = try XCTUnwrap(joined.first { $0["pid"] as? Int == Int(worker.pid) }?["worker"] as? Int)
-            let steps = readEvents(cluster.runDirectory + "/worker-\(id).jsonl").filter { $0["event"] as? String == "worker_step" }
+            let steps = cluster.events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
             XCTAssertFalse(steps.isEmpty, "worker \(id) logged no steps")
             let local = k == cluster.workers.count - 1
             for step in steps {
@@ -48,6 +48,31 @@ final class ExactnessTests: XCTestCase {
             cluster.workers.contains { name.hasPrefix("backprop-\($0.pid)-") }
         }
         XCTAssertEqual(left, [], "shared-memory files outlived their workers")
+    }
+
+    /// Gradients rounded to bfloat16 at the tree's nodes: half the bytes on the wire, and still the
+    /// weights of `backprop train` with the same flags, from a TCP worker and a shared-memory one.
+    func testBFloat16GradientsAreExactAndHalfTheBytes() throws {
+        var run = SmallRun()
+        run.gradientPrecision = "bfloat16"
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        var float32 = run
+        float32.gradientPrecision = "float32"
+        XCTAssertNotEqual(reference, try referenceCheckpoint(float32.config), "rounding changed nothing")
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
+        try cluster.addWorker()
+        try cluster.addWorker(local: true)
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "bfloat16 gradients: the cluster's checkpoint differs from backprop train's")
+        let tcpWorker = try XCTUnwrap(cluster.events().first { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(cluster.workers[0].pid) }?["worker"] as? Int)
+        let steps = cluster.events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == tcpWorker }
+        XCTAssertFalse(steps.isEmpty)
+        for step in steps {
+            let sent = try XCTUnwrap(step["bytes_sent"] as? Int), received = try XCTUnwrap(step["bytes_received"] as? Int)
+            // Weights come as float32; each gradient block goes as bfloat16, about half as many bytes.
+            XCTAssertLessThan(sent, received, "\(step)")
+            XCTAssertGreaterThan(sent, 5_729 * 2, "\(step)")
+        }
     }
 
     func testAWorkerKilledMidRunChangesNothing() throws {

@@ -40,6 +40,30 @@ final class FaultTests: XCTestCase {
         print("server restart: \(String(format: "%.2f", Date().timeIntervalSince(restartedAt))) s from restart to the end of the run")
     }
 
+    /// A scheduler's warning before preemption (SIGTERM): the server keeps the weights of the step
+    /// boundary it stopped at, says it was stopped, and `--resume` ends as an undisturbed run.
+    func testAServerStoppedMidEpochCheckpointsItsStepAndResumesExactly() throws {
+        let run = SmallRun(trainLimit: 6_000, epochs: 2)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let first = try TestCluster(self, workersMin: 1, flags: run.flags)
+        try first.addWorker()
+        XCTAssertTrue(first.waitForStep(30), first.server.output)
+        first.server.signal(SIGTERM)
+        XCTAssertEqual(first.server.wait(timeout: 15), 1, first.server.output)
+        XCTAssertTrue(first.server.output.contains("stopped by a signal"), first.server.output)
+        let events = first.events()
+        let lastStep = try XCTUnwrap(events.last { $0["event"] as? String == "step" }?["global_step"] as? Int)
+        let checkpoint = try XCTUnwrap(events.last { $0["event"] as? String == "checkpoint" })
+        XCTAssertEqual(checkpoint["step"] as? Int, lastStep, "the checkpoint is not at the step the server stopped after")
+        XCTAssertEqual(checkpoint["epoch"] as? Int, 0, "it stopped mid-epoch, before the first epoch's end")
+
+        let second = try TestCluster(self, workersMin: 1, flags: run.flags + ["--resume", first.runDirectory],
+                                     runDirectory: first.runDirectory)
+        try second.addWorker()
+        XCTAssertEqual(second.waitForServer(), 0, second.server.output)
+        XCTAssertEqual(second.checkpoint, reference, "the resumed run's weights differ from an uninterrupted run's")
+    }
+
     func testAFrozenWorkerIsDroppedAndRejoinsWithoutStaleGradients() throws {
         // Long enough that the other worker is still training when the frozen one is dropped and wakes.
         let run = SmallRun(trainLimit: 8_000, epochs: 12)

@@ -38,7 +38,7 @@ final class MessageTests: XCTestCase {
         )
         let header: [UInt8] = [
             0x42, 0x4B, 0x50, 0x52,                         // magic "BKPR"
-            0x01, 0x00,                                     // version 1
+            0x02, 0x00,                                     // version 2
             0x05, 0x00,                                     // kind 5 = gradients
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // run id
             0x07, 0x00, 0x00, 0x00,                         // sender 7
@@ -52,7 +52,7 @@ final class MessageTests: XCTestCase {
             0x10, 0x00, 0x00, 0x00,                         // samples 16
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x40, // loss sum 2.5
             0x09, 0x00, 0x00, 0x00,                         // correct 9
-            0x00, 0x00, 0x00, 0x00,                         // pad
+            0x01, 0x00, 0x00, 0x00,                         // microbatches 1
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F, // compute seconds 0.5
         ]
         let payload: [UInt8] = [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0] // 1.0, -2.0
@@ -115,19 +115,19 @@ final class MessageTests: XCTestCase {
 
     func testVersionMismatchCarriesTheVersionAndComesFirst() {
         var frames = Samples.message(.join).encoded()
-        frames[0] = frames[0].writing(UInt16(2), at: 4)
-        assertRejects(frames, .versionMismatch(got: 2))
+        frames[0] = frames[0].writing(UInt16(3), at: 4)
+        assertRejects(frames, .versionMismatch(got: 3))
         // A future version may change everything after the version field; it is still named.
-        assertRejects([Array(frames[0].prefix(12))], .versionMismatch(got: 2))
-        XCTAssertEqual(WireError.versionMismatch(got: 2).description, "protocol version 2, expected 1")
+        assertRejects([Array(frames[0].prefix(12))], .versionMismatch(got: 3))
+        XCTAssertEqual(WireError.versionMismatch(got: 1).description, "protocol version 1, expected 2")
     }
 
     func testRejectsUnknownKind() {
         var frames = Samples.message(.heartbeat).encoded()
         frames[0] = frames[0].writing(UInt16(0), at: 6)
         assertRejects(frames, .unknownKind(0))
-        frames[0] = frames[0].writing(UInt16(11), at: 6)
-        assertRejects(frames, .unknownKind(11))
+        frames[0] = frames[0].writing(UInt16(12), at: 6)
+        assertRejects(frames, .unknownKind(12))
     }
 
     func testRejectsNonZeroReserved() {
@@ -214,9 +214,8 @@ final class MessageTests: XCTestCase {
         assertMalformed(frames { $0.correct = 17 })
         assertMalformed(frames { $0.computeSeconds = -0.5 })
         assertMalformed(frames { $0.computeSeconds = .infinity })
-        var padded = frames { _ in }
-        padded[1] = padded[1].writing(UInt32(1), at: 20)
-        assertMalformed(padded)
+        assertMalformed(frames { $0.microbatches = 0 })
+        assertMalformed(frames { $0.microbatches = 17 })
         assertMalformed(rawFrames(kind: .gradients, body: [UInt8](repeating: 0, count: 31), payload: [1]))
         assertMalformed(rawFrames(kind: .gradients, body: [UInt8](repeating: 0, count: 33), payload: [1]))
     }

@@ -45,4 +45,15 @@ final class RunLivenessTests: XCTestCase {
         XCTAssertFalse(RunLiveness.endpointAnswers(endpointFile))
         XCTAssertFalse(RunLiveness.endpointAnswers(directory + "/missing"))
     }
+
+    /// A recorded pid counts only while that process runs the named program with the given argument.
+    func testAProcessIsRecognisedByProgramAndArgument() throws {
+        let arguments = CommandLine.arguments
+        let program = (arguments[0] as NSString).lastPathComponent
+        XCTAssertEqual(RunLiveness.process(getpid(), runs: program, with: arguments[0]), true)
+        XCTAssertEqual(RunLiveness.process(getpid(), runs: "backprop-server", with: arguments[0]), false)
+        XCTAssertEqual(RunLiveness.process(getpid(), runs: program, with: "/no/such/run"), false)
+        XCTAssertEqual(RunLiveness.process(0, runs: program, with: arguments[0]), false)
+        XCTAssertEqual(RunLiveness.process(Int32.max, runs: program, with: arguments[0]), false)
+    }
 }

@@ -30,19 +30,20 @@ final class StepRecipeTests: XCTestCase {
         _ = computer.compute(order: order, positions: 0..<32, parameters: parameters, gradient: &whole)
 
         var step = StepGradient(parameterCount: run.model.parameterCount)
-        var piece = [Float](repeating: 0, count: run.model.parameterCount)
-        for start in stride(from: 0, to: 32, by: 8) {
-            let metrics = computer.compute(order: order, positions: start..<start + 8, parameters: parameters, gradient: &piece)
-            step.add(piece, metrics: metrics)
+        let sum = PairwiseSum(parameterCount: run.model.parameterCount)
+        parameters.withUnsafeBufferPointer { parameters in
+            for start in stride(from: 0, to: 32, by: 8) {
+                sum.pushComputed(block: start / 8..<start / 8 + 1) { gradient in
+                    computer.compute(order: order, positions: start..<start + 8, parameters: parameters.baseAddress!, gradient: gradient)
+                }
+            }
         }
+        step.take(sum)
         step.average()
         XCTAssertEqual(step.metrics.count, 32)
         let scale = whole.map(abs).max() ?? 1
         for i in whole.indices {
             XCTAssertEqual(step.values[i], whole[i] / 32, accuracy: 1e-5 * scale, "parameter \(i)")
         }
-        step.reset()
-        XCTAssertTrue(step.values.allSatisfy { $0 == 0 })
-        XCTAssertEqual(step.metrics.count, 0)
     }
 }

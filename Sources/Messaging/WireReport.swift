@@ -1,0 +1,69 @@
+/// What a worker measured over one assignment: sent to the server after it, so that the server's
+/// run directory tells the whole run wherever its workers ran. The step is the header's.
+public struct StepFigures: Equatable, Sendable {
+    /// The epoch, counted from 1.
+    public var epoch: Int
+    /// Microbatches computed.
+    public var microbatches: Int
+    public var samples: Int
+    /// Time spent computing gradients.
+    public var computeSeconds: Double
+    /// Time between finishing the previous assignment and receiving this one.
+    public var waitSeconds: Double
+    /// Time spent queueing the gradients for libzmq.
+    public var sendSeconds: Double
+    public var bytesSent: Int
+    public var bytesReceived: Int
+
+    public init(epoch: Int, microbatches: Int, samples: Int, computeSeconds: Double, waitSeconds: Double, sendSeconds: Double,
+                bytesSent: Int, bytesReceived: Int) {
+        self.epoch = epoch
+        self.microbatches = microbatches
+        self.samples = samples
+        self.computeSeconds = computeSeconds
+        self.waitSeconds = waitSeconds
+        self.sendSeconds = sendSeconds
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+    }
+
+    /// The body's size: epoch, microbatches, samples, pad (UInt32 each), three Float64 seconds, two UInt64 byte counts.
+    static let bodySize = 56
+
+    /// Writes the body.
+    func write(into body: inout [UInt8]) {
+        body.removeAll(keepingCapacity: true)
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: epoch))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: microbatches))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: samples))
+        body.appendLittleEndian(UInt32(0))
+        body.appendLittleEndian(computeSeconds)
+        body.appendLittleEndian(waitSeconds)
+        body.appendLittleEndian(sendSeconds)
+        body.appendLittleEndian(UInt64(truncatingIfNeeded: bytesSent))
+        body.appendLittleEndian(UInt64(truncatingIfNeeded: bytesReceived))
+    }
+
+    /// Reads and checks a body: its size, the pad, every time finite and ≥ 0, byte counts within Int.
+    init(body: UnsafeRawBufferPointer) throws(WireError) {
+        guard body.count == Self.bodySize else {
+            throw .malformedBody("report body is \(body.count) bytes, expected \(Self.bodySize)")
+        }
+        var reader = ByteReader(body)
+        epoch = Int(reader.read(UInt32.self))
+        microbatches = Int(reader.read(UInt32.self))
+        samples = Int(reader.read(UInt32.self))
+        let pad = reader.read(UInt32.self)
+        computeSeconds = reader.readDouble()
+        waitSeconds = reader.readDouble()
+        sendSeconds = reader.readDouble()
+        let sent = reader.read(UInt64.self), received = reader.read(UInt64.self)
+        guard pad == 0 else { throw .malformedBody("report: pad is \(pad), must be 0") }
+        for (name, seconds) in [("compute", computeSeconds), ("wait", waitSeconds), ("send", sendSeconds)] {
+            guard seconds.isFinite, seconds >= 0 else { throw .malformedBody("report: \(name) seconds \(seconds) is not finite and ≥ 0") }
+        }
+        guard sent <= UInt64(Int.max), received <= UInt64(Int.max) else { throw .malformedBody("report: byte count out of range") }
+        bytesSent = Int(sent)
+        bytesReceived = Int(received)
+    }
+}
