@@ -24,6 +24,13 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // TurboJPEG's jconfig.h (the libjpeg-turbo version) comes with libjpeg62-turbo-dev.
+        .systemLibrary(
+            name: "CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev", "libjpeg62-turbo-dev"])]
+        ),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         // MARK: - C kernels
 
@@ -38,7 +45,7 @@ let package = Package(
 
         .target(name: "Randomness"),
         .target(name: "NeuralNet", dependencies: ["CKernels", "Randomness"]),
-        .target(name: "Datasets", dependencies: ["CZlib", "Randomness"]),
+        .target(name: "Datasets", dependencies: ["CZlib", "CTurboJPEG", "CPNG", "Randomness"]),
         .target(name: "TrainingLog"),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
         .target(

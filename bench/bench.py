@@ -11,7 +11,9 @@ machine allows: it warns when other processes keep the CPU busy).
 Backprop's figures: `backprop train` (samples/s, achieved GFLOP/s against the GEMM speed
 measured here, peak RSS), clusters of 1, 2 and 4 workers (samples/s, the workers' waiting
 share, peak RSS of the server and of the largest worker, and the mean step-time breakdown
-from the logs), and a worker's start-up time. With --peers, the peers it is given train the
+from the logs), a worker's start-up time, and how fast a folder of JPEG photos is decoded into the
+image cache (the photos written, and Pillow's own decode timed, by a python with Pillow: n/a
+without it). With --peers, the peers it is given train the
 identical models (bench/peers_torch.py, bench/peers_keras.py) for the ratios. The final
 block checks the performance targets (n/a where a peer's figure is missing).
 """
@@ -147,6 +149,24 @@ class Backprop:
             cmd += ["--threads", str(threads)]
         rss = run_checked(cmd, d + ".log")
         return {"rate": best_epoch_rate(d), "rss": rss}
+
+    def decode(self, folder, size, color):
+        """images/s of the first decode of `folder` into its cache (the progress line's last figure) and its
+        peak RSS, then the wall seconds and peak RSS of a run that finds the cache current."""
+        shutil.rmtree(os.path.join(folder, ".backprop-cache"), ignore_errors=True)
+        results = []
+        for attempt in ("decode", "cached"):
+            d = self.run_dir(f"folder-{size}-{color}-{attempt}")
+            cmd = [f"{self.bin}/backprop", "train", "--data", "folder:" + folder, "--image-size", size, "--color", color,
+                   "--model", "flatten,dense2-softmax", "--epochs", "1", "--train-limit", "64", "--run-dir", d, "--quiet"]
+            started = time.monotonic()
+            rss = run_checked(cmd, d + ".log")
+            results.append((time.monotonic() - started, rss, d + ".log"))
+        with open(results[0][2]) as f:
+            rates = re.findall(r"decoding images into the cache: (\d+)/(\d+) \((\d+) images/s\)", f.read())
+        if not rates or rates[-1][0] != rates[-1][1]:
+            raise BenchError(f"no final decode progress line in {results[0][2]}")
+        return {"rate": int(rates[-1][2]), "rss": results[0][1], "cached_seconds": results[1][0], "cached_rss": results[1][1]}
 
     def server_cmd(self, model, samples, workers, d, epochs=EPOCHS):
         cmd = [f"{self.bin}/backprop-server", *self.common(model, samples), "--batch-size", str(CLUSTER_BATCH),
@@ -470,6 +490,55 @@ def print_cluster(cluster):
         print(f"{m:<10} {plural(n, 'worker'):<9}  server: {server:<28} worker: {worker}")
 
 
+def write_photos(directory, count):
+    """`count` JPEG photos of 500x375 (the size of Kaggle's cats and dogs) in two class folders, written by
+    Pillow; False when Pillow is missing."""
+    script = f"""
+import os, numpy as np
+from PIL import Image, ImageFilter
+r = np.random.default_rng(0)
+for c in ("cat", "dog"):
+    os.makedirs(os.path.join({directory!r}, c), exist_ok=True)
+    for i in range({count} // 2):
+        base = r.integers(0, 255, size=(47, 63, 3)).astype(np.uint8)
+        im = Image.fromarray(base).resize((500, 375), Image.BICUBIC).filter(ImageFilter.DETAIL)
+        im.save(os.path.join({directory!r}, c, f"{{c}}.{{i}}.jpg"), quality=85)
+"""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True).returncode == 0
+
+
+def pillow_decode_rate(directory, size, color):
+    """images/s of Pillow decoding the same files on one thread as it is best used for this: draft mode (a
+    scaled JPEG decode), convert, resize BILINEAR."""
+    height, width = map(int, size.split("x"))
+    script = f"""
+import glob, time
+from PIL import Image
+files = sorted(glob.glob({directory!r} + "/*/*.jpg"))[:400]
+started = time.monotonic()
+for path in files:
+    im = Image.open(path)
+    im.draft({'"RGB"' if color == "rgb" else '"L"'}, ({width}, {height}))
+    im.convert({'"RGB"' if color == "rgb" else '"L"'}).resize(({width}, {height}), Image.BILINEAR)
+print(len(files) / (time.monotonic() - started))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    return float(result.stdout) if result.returncode == 0 else None
+
+
+def print_folder(folder, count):
+    print()
+    print(f"image folder: first decode of {count} JPEG photos (500x375) into the cache, on every core; then a run on the current cache")
+    if folder is None:
+        print("  n/a: Python's Pillow, which writes the photos, is not installed (scripts/setup --tests)")
+        return
+    print(f"{'size':<9} {'color':<9} {'images/s':>9} {'Pillow 1 thread':>15} {'peak RSS':>9} {'cached run':>10} {'its RSS':>8}")
+    for (size, color), r in folder.items():
+        pillow = f"{r['pillow']:.0f}" if r["pillow"] else "n/a"
+        print(f"{size:<9} {color:<9} {r['rate']:>9} {pillow:>15} {mb(r['rss']):>9} {r['cached_seconds']:>9.2f}s {mb(r['cached_rss']):>8}")
+    print("(Pillow 1 thread: the same files decoded in draft mode and resized by Pillow in one Python thread)")
+
+
 def print_peers(args, peers, train, cluster, threads_flag, busy):
     print()
     print("peers: the identical models on random 28x28x1 images of the same count; each peer's best of 2 epochs")
@@ -604,6 +673,16 @@ def measure_and_print(args, samples, scratch):
     print_train(train, peak, flops)
     cluster = {(m, n): bp.cluster(m, samples[m], n) for m in ("seed-cnn", "large-cnn") for n in (1, 2, 4)}
     print_cluster(cluster)
+
+    photos = 400 if args.quick else 2000
+    photo_dir = os.path.join(scratch, "photos")
+    folder = None
+    if write_photos(photo_dir, photos):
+        folder = {}
+        for size, color in (("28x28", "grayscale"), ("128x128", "rgb")):
+            folder[(size, color)] = bp.decode(photo_dir, size, color)
+            folder[(size, color)]["pillow"] = pillow_decode_rate(photo_dir, size, color)
+    print_folder(folder, photos)
 
     probes = 3 if args.quick else 7
     joined, ready = bp.startup(samples["seed-cnn"], probes)

@@ -59,7 +59,7 @@ public final class ConsoleSink: EventSink {
             }
             say(line + " - \(Int(r.samplesPerSecond.rounded())) samples/s")
         case let .test(loss, accuracy, samples):
-            say("test: loss \(fixed(loss)) - accuracy \(fixed(accuracy)) (\(samples) samples)")
+            say(samples == 0 ? "test: no test set" : "test: loss \(fixed(loss)) - accuracy \(fixed(accuracy)) (\(samples) samples)")
         case .failed(let reason):
             say("failed: \(reason)")
         case let .waitingForWorkers(have, need):

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Training
 import TrainingLog
 
@@ -32,7 +33,8 @@ public struct RunStartOptions: ParsableArguments {
             config = options.config(over: stored)
             try config.validate()
         }
-        let run = try PreparedRun(config: config)
+        let run = try PreparedRun(config: config, progress: ImageFolderConsole.progress())
+        for line in ImageFolderConsole.notes(for: run) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let point: StartingPoint = `init`.map { .weights(from: $0) } ?? resume.map { .resume(from: $0) } ?? .fresh
         let start = try StartingState(point, for: run)
         let path = runDir ?? resume.flatMap(runDirectory(of:)) ?? RunDirectory.defaultPath(prefix: directoryPrefix)

@@ -8,7 +8,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Model: a preset (seed-cnn, mnist-cnn, large-cnn) or a spec such as conv32x3-relu,maxpool2,flatten,dense1-sigmoid (default: seed-cnn).")
     var model: String?
 
-    @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), or idx:DIR for MNIST-layout IDX files (default: synthetic).")
+    @Option(help: "Data: synthetic (2 classes), synthetic10 (10 classes), idx:DIR for MNIST-layout IDX files, or folder:DIR for JPEG/PNG images in one subfolder per class (default: synthetic).")
     var data: String?
 
     @Option(parsing: .unconditional, help: "Passes over the training set (default: 10).")
@@ -47,6 +47,15 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "float32, or bfloat16: round every node of a step's gradient sum to bfloat16, so workers send half the bytes; exact for any number of workers (default: float32).")
     var gradientPrecision: String?
 
+    @Option(help: ArgumentHelp("folder: data: the size images are resized to, with antialiased bilinear interpolation (default: 28x28).", valueName: "HxW"))
+    var imageSize: String?
+
+    @Option(help: "folder: data: grayscale (1 channel) or rgb (3 channels) (default: grayscale).")
+    var color: String?
+
+    @Option(help: ArgumentHelp("Augment training images: flip (horizontal), crop (shift by up to 2 pixels) or flip,crop; the same for a sample wherever it is computed (default: none).", valueName: "KINDS"))
+    var augment: String?
+
     /// The run configuration these flags describe, with the defaults for the flags not given.
     public var config: RunConfig { config(over: RunConfig()) }
 
@@ -67,6 +76,9 @@ public struct TrainingOptions: ParsableArguments {
         if let testLimit { config.testLimit = testLimit }
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
         if let gradientPrecision { config.gradientPrecision = gradientPrecision }
+        if let imageSize { config.imageSize = imageSize }
+        if let color { config.color = color }
+        if let augment { config.augment = augment }
         return config
     }
 

@@ -4,11 +4,13 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     case synthetic(classes: Int, seed: UInt64)
     /// A directory of IDX files in the MNIST layout.
     case idx(directory: String)
+    /// A directory of JPEG and PNG images, one subfolder per class (see `ImageFolder`).
+    case folder(directory: String)
 
     /// The class counts the synthetic images support (`syntheticN`).
     public static let syntheticClassCounts = 2...SyntheticImages.maximumClassCount
 
-    /// Parses the `--data` flag: `synthetic`, `synthetic10`, `synthetic:7`, `synthetic10:7`, `idx:DIR`.
+    /// Parses the `--data` flag: `synthetic`, `synthetic10`, `synthetic:7`, `synthetic10:7`, `idx:DIR`, `folder:DIR`.
     ///
     /// `syntheticN` for any N in `syntheticClassCounts` is accepted too; a missing seed means 0.
     /// Throws `DatasetError.badSource` naming the accepted forms.
@@ -17,6 +19,12 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
             let directory = String(text.dropFirst("idx:".count))
             guard !directory.isEmpty else { throw .badSource(text) }
             self = .idx(directory: directory)
+            return
+        }
+        if text.hasPrefix("folder:") {
+            let directory = String(text.dropFirst("folder:".count))
+            guard !directory.isEmpty else { throw .badSource(text) }
+            self = .folder(directory: directory)
             return
         }
         guard text.hasPrefix("synthetic") else { throw .badSource(text) }
@@ -46,6 +54,8 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
             return seed == 0 ? base : "\(base):\(seed)"
         case let .idx(directory):
             return "idx:\(directory)"
+        case let .folder(directory):
+            return "folder:\(directory)"
         }
     }
 

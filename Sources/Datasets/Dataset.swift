@@ -4,11 +4,15 @@ public struct Dataset: Sendable {
     public let name: String
     /// The training samples (validation is carved from these by `splittingValidation`).
     public let train: ImageSet
-    /// The held-out test samples.
+    /// The held-out test samples (none for a folder without a test/ split).
     public let test: ImageSet
+    /// The name of each class, for an image folder: its class folders, sorted.
+    public let classNames: [String]?
+    /// For an image folder: the cache used and the files skipped.
+    public let folderReport: FolderReport?
 
     /// Creates a dataset from two sets of the same image size and class count.
-    public init(name: String, train: ImageSet, test: ImageSet) {
+    public init(name: String, train: ImageSet, test: ImageSet, classNames: [String]? = nil, folderReport: FolderReport? = nil) {
         precondition(
             train.height == test.height && train.width == test.width && train.channels == test.channels,
             "train and test images differ in size"
@@ -17,15 +21,23 @@ public struct Dataset: Sendable {
         self.name = name
         self.train = train
         self.test = test
+        self.classNames = classNames
+        self.folderReport = folderReport
     }
 
     /// Loads or generates the data. `trainLimit`/`testLimit` keep only the first N samples of each (nil = all); used for short runs and tests.
     ///
     /// For IDX files the class count comes from the whole training label file, so a limit never changes it.
+    /// `images` (size and colour), `seed` (the file order) and `progress` (of the first decode) apply to image folders;
+    /// `imageCacheDirectory` puts a folder's image cache there instead of beside the images.
     public static func load(
         _ source: DataSource,
         trainLimit: Int? = nil,
-        testLimit: Int? = nil
+        testLimit: Int? = nil,
+        images: ImageFormat = ImageFormat(),
+        seed: UInt64 = 1,
+        imageCacheDirectory: String? = nil,
+        progress: (@Sendable (DecodeProgress) -> Void)? = nil
     ) throws(DatasetError) -> Dataset {
         precondition((trainLimit ?? 0) >= 0 && (testLimit ?? 0) >= 0, "sample limits must not be negative")
         switch source {
@@ -40,6 +52,12 @@ public struct Dataset: Sendable {
         case let .idx(directory):
             let (train, test) = try IDXDirectory.load(directory, trainLimit: trainLimit, testLimit: testLimit)
             return Dataset(name: source.description, train: train, test: test)
+        case let .folder(directory):
+            let loaded = try FolderDataset.load(
+                directory, format: images, seed: seed, trainLimit: trainLimit, testLimit: testLimit,
+                cacheDirectory: imageCacheDirectory, progress: progress)
+            return Dataset(name: source.description, train: loaded.train, test: loaded.test,
+                           classNames: loaded.classNames, folderReport: loaded.report)
         }
     }
 

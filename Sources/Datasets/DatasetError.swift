@@ -40,6 +40,22 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(trainPath: String, trainSize: [Int], testPath: String, testSize: [Int])
     /// The validation fraction is outside [0, 1) or leaves no training samples.
     case badValidationFraction(fraction: Double, sampleCount: Int)
+    /// The image folder does not exist.
+    case missingFolder(path: String)
+    /// The image folder path names something that is not a directory.
+    case notAFolder(path: String)
+    /// The image folder has no class folders and no images named `class.N.jpg`.
+    case noClasses(path: String)
+    /// The image folder has a single class: nothing to tell apart.
+    case oneClass(path: String, name: String)
+    /// The image folder has more classes than a label byte holds.
+    case tooManyFolderClasses(path: String, count: Int, limit: Int)
+    /// `train/` and `test/` have different class folders.
+    case classMismatch(path: String, train: [String], test: [String])
+    /// No training image could be decoded.
+    case noUsableImages(path: String, skipped: Int, first: String?)
+    /// The image cache could not be written in its directory.
+    case cacheUnwritable(path: String, reason: String)
 
     /// One line naming the file (or flag) and the problem.
     public var description: String {
@@ -47,7 +63,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         case let .badSource(text):
             return "--data \"\(text)\": unknown data source; expected synthetic, synthetic10 (or syntheticN, N = "
                 + "\(DataSource.syntheticClassCounts.lowerBound)...\(DataSource.syntheticClassCounts.upperBound)), "
-                + "optionally followed by :SEED (e.g. synthetic10:7), or idx:DIRECTORY"
+                + "optionally followed by :SEED (e.g. synthetic10:7), idx:DIRECTORY, or folder:DIRECTORY"
         case let .missingDirectory(path):
             return "\(path): no such directory (expected a directory of IDX files such as train-images-idx3-ubyte.gz)"
         case let .notADirectory(path):
@@ -94,6 +110,28 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
                 return "validation fraction \(fraction) of \(sampleCount) training samples leaves none to train on"
             }
             return "validation fraction \(fraction) is outside [0, 1)"
+        case let .missingFolder(path):
+            return "\(path): no such directory (expected a folder of images with one subfolder per class)"
+        case let .notAFolder(path):
+            return "\(path): not a directory (expected a folder of images with one subfolder per class)"
+        case let .noClasses(path):
+            return "\(path): no classes: expected one subfolder of JPEG or PNG images per class "
+                + "(or train/ and test/ holding them, or files named like cat.0.jpg)"
+        case let .oneClass(path, name):
+            return "\(path): only one class (\(name)); a classifier needs at least two class folders"
+        case let .tooManyFolderClasses(path, count, limit):
+            return "\(path): \(count) class folders; at most \(limit) classes are supported"
+        case let .classMismatch(path, train, test):
+            let onlyTrain = train.filter { !test.contains($0) }, onlyTest = test.filter { !train.contains($0) }
+            var parts: [String] = []
+            if !onlyTrain.isEmpty { parts.append("only in train/: \(onlyTrain.joined(separator: ", "))") }
+            if !onlyTest.isEmpty { parts.append("only in test/: \(onlyTest.joined(separator: ", "))") }
+            return "\(path): train/ and test/ have different classes (\(parts.joined(separator: "; ")))"
+        case let .noUsableImages(path, skipped, first):
+            let reason = first.map { ", e.g. \($0)" } ?? ""
+            return "\(path): no usable training images (\(skipped) file\(skipped == 1 ? "" : "s") could not be decoded\(reason))"
+        case let .cacheUnwritable(path, reason):
+            return "\(path): cannot write the image cache: \(reason)"
         }
     }
 

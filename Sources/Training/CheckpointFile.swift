@@ -54,6 +54,16 @@ public enum CheckpointFile {
         }
     }
 
+    /// Every metadata field of the checkpoint at `path` (a file, or a run directory holding `checkpoint.safetensors`).
+    public static func metadata(_ path: String) throws -> [String: String] {
+        let (file, bytes) = try contents(of: path)
+        do {
+            return try SafeTensorsFile(decoding: bytes).metadata
+        } catch {
+            throw TrainingError.checkpoint(path: file, reason: "\(error)")
+        }
+    }
+
     /// The file a checkpoint path names and its bytes.
     private static func contents(of path: String) throws -> (file: String, bytes: [UInt8]) {
         var file = path

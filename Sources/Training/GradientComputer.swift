@@ -11,21 +11,28 @@ public final class GradientComputer {
     public let model: Sequential
     private let data: ImageSet
     private let workspace: Workspace
+    private let augmentation: Augmentation
+    private let seed: UInt64
 
-    /// data: the training images; microbatch: the largest number of samples asked for at once.
-    public init(model: Sequential, data: ImageSet, microbatch: Int) {
+    /// data: the training images; microbatch: the largest number of samples asked for at once;
+    /// augmentation: how images are changed, drawn from (`seed`, epoch, sample index).
+    public init(model: Sequential, data: ImageSet, microbatch: Int, augmentation: Augmentation = Augmentation(), seed: UInt64 = 0) {
         self.model = model
         self.data = data
+        self.augmentation = augmentation
+        self.seed = seed
         workspace = Workspace(model: model, capacity: microbatch)
     }
 
-    /// Overwrites `gradient` (parameterCount) with the summed gradient of the samples `order[positions]`.
+    /// Overwrites `gradient` (parameterCount) with the summed gradient of the samples `order[positions]`
+    /// of epoch `epoch` (which only augmentation depends on).
     public func compute(
-        order: [Int], positions: Range<Int>,
+        order: [Int], positions: Range<Int>, epoch: Int = 0,
         parameters: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>
     ) -> BatchMetrics {
         precondition(positions.count <= workspace.capacity, "microbatch larger than the workspace")
-        data.gather(order[positions], images: workspace.input, labels: workspace.labels)
+        data.gather(order[positions], augmentation: augmentation, seed: seed, epoch: epoch,
+                    images: workspace.input, labels: workspace.labels)
         gradient.initialize(repeating: 0, count: model.parameterCount)
         return model.accumulateGradients(parameters: parameters, gradients: gradient, workspace: workspace, batch: positions.count)
     }

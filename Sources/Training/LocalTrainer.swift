@@ -26,7 +26,8 @@ public final class LocalTrainer {
         loop = TrainingLoop(run: run, directory: directory, sink: sink)
         gradients = LocalGradients(model: run.model, data: run.train, microbatch: run.config.microbatch,
                                    roundsToBFloat16: run.config.bfloat16Gradients,
-                                   threads: min(threads, run.plan.microbatchesPerStep))
+                                   threads: min(threads, run.plan.microbatchesPerStep),
+                                   augmentation: run.augmentation, seed: run.config.seed)
     }
 
     /// Runs every remaining epoch, validates after each, checkpoints, tests at the end.
@@ -55,11 +56,15 @@ public final class LocalGradients: StepGradientSource {
     /// Threads 1 and up; nil with one thread.
     private let helpers: Helpers?
 
-    /// microbatch: the largest microbatch; threads: at least 1; roundsToBFloat16: the sum tree's nodes rounded to bfloat16.
-    public init(model: Sequential, data: ImageSet, microbatch: Int, roundsToBFloat16: Bool = false, threads: Int) {
+    /// microbatch: the largest microbatch; threads: at least 1; roundsToBFloat16: the sum tree's nodes rounded to bfloat16;
+    /// augmentation: drawn from (`seed`, epoch, sample).
+    public init(model: Sequential, data: ImageSet, microbatch: Int, roundsToBFloat16: Bool = false, threads: Int,
+                augmentation: Augmentation = Augmentation(), seed: UInt64 = 0) {
         precondition(threads >= 1, "at least one thread")
         self.threads = threads
-        computers = (0..<threads).map { _ in GradientComputer(model: model, data: data, microbatch: microbatch) }
+        computers = (0..<threads).map { _ in
+            GradientComputer(model: model, data: data, microbatch: microbatch, augmentation: augmentation, seed: seed)
+        }
         buffers = (0..<threads).map { t in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: t == 0 ? 1 : model.parameterCount)
             buffer.initialize(repeating: 0, count: t == 0 ? 1 : model.parameterCount)
@@ -82,12 +87,13 @@ public final class LocalGradients: StepGradientSource {
     ) throws {
         parameters.withUnsafeBufferPointer { parameters in
             guard let parameters = parameters.baseAddress else { return }
-            helpers?.begin(microbatches: microbatches, order: order, parameters: parameters)
+            helpers?.begin(microbatches: microbatches, epoch: epoch, order: order, parameters: parameters)
             var index = 0
             while index < microbatches.count {
                 // Thread 0's microbatch, then the helpers' of the same round, in order.
                 sum.pushComputed(block: index..<index + 1) { gradient in
-                    computers[0].compute(order: order, positions: microbatches[index], parameters: parameters, gradient: gradient)
+                    computers[0].compute(order: order, positions: microbatches[index], epoch: epoch,
+                                         parameters: parameters, gradient: gradient)
                 }
                 if let helpers {
                     for t in 1..<threads where index + t < microbatches.count {
@@ -126,6 +132,7 @@ private final class Helpers: @unchecked Sendable {
 
     // The step being computed.
     var microbatches: [Range<Int>] = []
+    var epoch = 0
     var order: [Int] = []
     var parameters: UnsafePointer<Float>?
     var stopping = false
@@ -152,8 +159,9 @@ private final class Helpers: @unchecked Sendable {
     }
 
     /// Hands the step to the helpers that have a microbatch in it.
-    func begin(microbatches: [Range<Int>], order: [Int], parameters: UnsafePointer<Float>) {
+    func begin(microbatches: [Range<Int>], epoch: Int, order: [Int], parameters: UnsafePointer<Float>) {
         self.microbatches = microbatches
+        self.epoch = epoch
         self.order = order
         self.parameters = parameters
         for t in 1..<min(count, microbatches.count) { start[t].signal() }
@@ -191,7 +199,8 @@ private final class Helpers: @unchecked Sendable {
             var index = t
             while index < total {
                 if index >= count { free[t].wait() }
-                metrics[t] = computer.compute(order: order, positions: microbatches[index], parameters: parameters!, gradient: gradient)
+                metrics[t] = computer.compute(order: order, positions: microbatches[index], epoch: epoch,
+                                              parameters: parameters!, gradient: gradient)
                 ready[t].signal()
                 index += count
             }

@@ -1,4 +1,5 @@
 import Datasets
+import Foundation
 import NeuralNet
 
 /// A run's model and data, built from its config and checked against each other.
@@ -12,13 +13,23 @@ public struct PreparedRun: Sendable {
     public let validation: ImageSet
     public let test: ImageSet
     public let plan: EpochPlan
+    /// The classes' names, for an image folder (its class folders, sorted); nil for the other sources.
+    public let classNames: [String]?
+    /// For an image folder: the cache used and the files skipped.
+    public let folderReport: FolderReport?
+    /// How training images are changed, drawn from (seed, epoch, sample).
+    public let augmentation: Augmentation
 
     /// Loads the data, builds the model for its image shape, and checks that they fit.
     /// Without `testSet` (a worker never tests), `test` is left empty.
-    public init(config: RunConfig, testSet: Bool = true) throws {
+    /// `progress` hears how a first decode of an image folder goes.
+    public init(config: RunConfig, testSet: Bool = true, progress: (@Sendable (DecodeProgress) -> Void)? = nil) throws {
         try config.validate()
+        var config = config
         let source = try DataSource(parsing: config.data)
-        let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: testSet ? config.testLimit : 0)
+        let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: testSet ? config.testLimit : 0,
+                                       images: config.imageFormat, seed: config.seed, progress: progress)
+        if let report = dataset.folderReport { config.decoder = report.decoder }
         let (train, validation) = try dataset.splittingValidation(config.validationSplit)
         guard train.count > 0 else {
             throw TrainingError.badConfig("no training samples left after the validation split of \(config.validationSplit)")
@@ -34,6 +45,9 @@ public struct PreparedRun: Sendable {
         self.validation = validation
         test = dataset.test
         plan = EpochPlan(sampleCount: train.count, batchSize: config.batchSize, microbatch: config.microbatch)
+        classNames = dataset.classNames
+        folderReport = dataset.folderReport
+        augmentation = try config.augmentation
     }
 
     /// A fresh optimiser as the config asks.
@@ -45,10 +59,18 @@ public struct PreparedRun: Sendable {
         }
     }
 
-    /// Metadata recorded in checkpoints so a resume can check it continues the same run.
+    /// Metadata recorded in checkpoints so a resume can check it continues the same run; for an image
+    /// folder also what `backprop predict` needs: `class_names` (a JSON array), `image_size` and `color`.
     public var checkpointMetadata: [String: String] {
-        ["data": config.data, "batch_size": String(config.batchSize), "microbatch": String(config.microbatch),
-         "validation_split": String(config.validationSplit), "train_samples": String(train.count)]
+        var metadata = ["data": config.data, "batch_size": String(config.batchSize), "microbatch": String(config.microbatch),
+                        "validation_split": String(config.validationSplit), "train_samples": String(train.count)]
+        if let classNames {
+            metadata["class_names"] = ClassNames.encode(classNames)
+            metadata["image_size"] = "\(train.height)x\(train.width)"
+            metadata["color"] = train.channels == 3 ? "rgb" : "grayscale"
+        }
+        if let augment = config.augment { metadata["augment"] = augment }
+        return metadata
     }
 
     /// Throws unless `checkpoint` was written by a run with this run's seed, data and batching.
@@ -70,5 +92,18 @@ public func checkModel(_ model: Sequential, named name: String, fits classes: In
         let need = classes == 2 ? "1 output (sigmoid) or 2" : "\(classes) outputs"
         throw TrainingError.dataDoesNotFitModel(
             "model \(name) has \(outputs) output\(outputs == 1 ? "" : "s") but \(dataName) has \(classes) classes; it needs \(need) (try --model \(classes == 2 ? "seed-cnn" : "mnist-cnn"))")
+    }
+}
+
+/// Class names as a checkpoint's metadata holds them: a JSON array of strings.
+public enum ClassNames {
+    public static func encode(_ names: [String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: names, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The names in `text`, or nil when it is not a JSON array of strings.
+    public static func decode(_ text: String) -> [String]? {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String]
     }
 }

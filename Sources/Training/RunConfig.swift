@@ -1,3 +1,4 @@
+import Datasets
 import TrainingLog
 
 /// Everything that defines a training run; the same flags drive `backprop train` and the cluster.
@@ -27,6 +28,15 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var checkpointEvery: Int?
     /// `float32`, or `bfloat16`: every node of a step's sum tree rounded to bfloat16, so workers send half the bytes.
     public var gradientPrecision = "float32"
+    /// `folder:` data: the size images are resized to, `HxW` (nil = 28x28).
+    public var imageSize: String?
+    /// `folder:` data: `grayscale` or `rgb` (nil = grayscale).
+    public var color: String?
+    /// Training-time augmentation: `flip`, `crop` or `flip,crop` (nil = none); see `Augmentation`.
+    public var augment: String?
+    /// `folder:` data: the image decoders and versions the run's image cache was made with, set when the run
+    /// is prepared and sent to the workers with the rest of the config.
+    public var decoder: String?
 
     public init() {}
 
@@ -59,6 +69,36 @@ public struct RunConfig: Codable, Equatable, Sendable {
         guard ["float32", "bfloat16"].contains(gradientPrecision) else {
             throw fail("--gradient-precision must be float32 or bfloat16, got '\(gradientPrecision)'")
         }
+        if (imageSize != nil || color != nil) && !data.hasPrefix("folder:") {
+            throw fail("--image-size and --color apply to --data folder:DIR only")
+        }
+        _ = try imageFormat
+        _ = try augmentation
+    }
+
+    /// The size and colour images are decoded at (`--image-size`, `--color`).
+    public var imageFormat: ImageFormat {
+        get throws {
+            guard let format = ImageFormat(size: imageSize ?? "28x28", color: color ?? "grayscale") else {
+                if let color, ImageFormat.Color(rawValue: color) == nil {
+                    throw TrainingError.badConfig("--color must be grayscale or rgb, got '\(color)'")
+                }
+                throw TrainingError.badConfig(
+                    "--image-size must look like 28x28 (HxW, each side 1...\(ImageFormat.maximumSide)), got '\(imageSize ?? "")'")
+            }
+            return format
+        }
+    }
+
+    /// The augmentation `--augment` asks for (none without it).
+    public var augmentation: Augmentation {
+        get throws {
+            guard let augment else { return Augmentation() }
+            guard let parsed = Augmentation(parsing: augment) else {
+                throw TrainingError.badConfig("--augment takes flip, crop or flip,crop, got '\(augment)'")
+            }
+            return parsed
+        }
     }
 
     /// The configuration `fields` wrote (as `config.json` holds it); keys it lacks keep their defaults.
@@ -85,6 +125,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
         testLimit = try value("test_limit", Int.self)
         checkpointEvery = try value("checkpoint_every", Int.self)
         if let precision = try value("gradient_precision", String.self) { gradientPrecision = precision }
+        imageSize = try value("image_size", String.self)
+        color = try value("color", String.self)
+        augment = try value("augment", String.self)
+        decoder = try value("decoder", String.self)
     }
 
     /// The configuration as flat log fields, in a stable order.
@@ -100,6 +144,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = testLimit { out.append(("test_limit", .int(n))) }
         if let n = checkpointEvery { out.append(("checkpoint_every", .int(n))) }
         if bfloat16Gradients { out.append(("gradient_precision", .string(gradientPrecision))) }
+        if let imageSize { out.append(("image_size", .string(imageSize))) }
+        if let color { out.append(("color", .string(color))) }
+        if let augment { out.append(("augment", .string(augment))) }
+        if let decoder { out.append(("decoder", .string(decoder))) }
         return out
     }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import Training
+import XCTest
+
+/// A cluster on `folder:DIR`: each worker rebuilds the dataset from the run config the server sends
+/// (image size, colour, seeded file order) and maps the same image cache, so the weights are `backprop train`'s.
+final class ImageFolderClusterTests: XCTestCase {
+    func testTwoWorkersOnAnImageFolderGiveTheWeightsOfBackpropTrain() throws {
+        let root = NSTemporaryDirectory() + "backprop-folder-cluster-" + UUID().uuidString
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let script = """
+            import os, random
+            from PIL import Image, ImageDraw
+            r = random.Random(2)
+            for split, n in (("train", 120), ("test", 20)):
+                for label, shape in enumerate(("disc", "bar")):
+                    os.makedirs(f"images/{split}/{shape}", exist_ok=True)
+                    for i in range(n):
+                        im = Image.new("RGB", (30, 26), tuple(r.randrange(80) for _ in range(3)))
+                        d = ImageDraw.Draw(im)
+                        x, y = r.randrange(2, 14), r.randrange(2, 10)
+                        if shape == "disc": d.ellipse([x, y, x + 12, y + 12], fill=(240, 200, 40))
+                        else: d.rectangle([x, y, x + 4, y + 14], fill=(40, 120, 240))
+                        im.save(f"images/{split}/{shape}/{i}." + ("jpg" if i % 3 else "png"))
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", script]
+        python.currentDirectoryURL = URL(fileURLWithPath: root)
+        try python.run()
+        python.waitUntilExit()
+        XCTAssertEqual(python.terminationStatus, 0, "python3 with Pillow could not write the images (scripts/setup --tests)")
+
+        let data = "folder:" + root + "/images"
+        var config = RunConfig()
+        config.data = data
+        config.imageSize = "20x24"
+        config.color = "rgb"
+        config.epochs = 2
+        config.batchSize = 16
+        config.microbatch = 4
+        config.seed = 5
+        config.learningRate = 0.003
+        let reference = try XCTUnwrap(try referenceCheckpoint(config))
+        let flags = ["--data", data, "--image-size", "20x24", "--color", "rgb", "--epochs", "2", "--batch-size", "16",
+                     "--microbatch", "4", "--seed", "5", "--lr", "0.003"]
+        let cluster = try TestCluster(self, workersMin: 2, flags: flags)
+        try cluster.addWorker()
+        try cluster.addWorker(local: true)
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "two workers on an image folder: the checkpoint differs from backprop train's")
+        for worker in cluster.workers {
+            XCTAssertEqual(worker.wait(timeout: 10), 0, worker.output)
+        }
+    }
+}
