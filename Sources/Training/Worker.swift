@@ -255,7 +255,8 @@ private final class AssignmentComputer {
 
     init(run: PreparedRun) {
         self.run = run
-        computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch)
+        computer = GradientComputer(model: run.model, data: run.train, microbatch: run.config.microbatch,
+                                    augmentation: run.augmentation, seed: run.config.seed)
         sum = PairwiseSum(parameterCount: run.model.parameterCount, roundsToBFloat16: run.config.bfloat16Gradients)
     }
 
@@ -293,13 +294,15 @@ private final class AssignmentComputer {
             let gradient = link.gradientBuffer(for: block.lowerBound)
             let metrics: BatchMetrics
             if let only = refs.first, refs.count == 1 {
-                metrics = computer.compute(order: order, positions: only.positions, parameters: assignment.weights, gradient: gradient)
+                metrics = computer.compute(order: order, positions: only.positions, epoch: assignment.epoch,
+                                           parameters: assignment.weights, gradient: gradient)
                 // A leaf of the tree, rounded as the tree rounds it.
                 if sum.roundsToBFloat16 { BFloat16.round(gradient, count: run.model.parameterCount) }
             } else {
                 for ref in refs {
                     sum.pushComputed(block: ref.index - block.lowerBound..<ref.index - block.lowerBound + 1) { values in
-                        computer.compute(order: order, positions: ref.positions, parameters: assignment.weights, gradient: values)
+                        computer.compute(order: order, positions: ref.positions, epoch: assignment.epoch,
+                                         parameters: assignment.weights, gradient: values)
                     }
                 }
                 metrics = sum.finish(into: gradient)

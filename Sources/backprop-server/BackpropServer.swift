@@ -46,8 +46,6 @@ struct BackpropServer: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard workersMin >= 1 else { throw ValidationError("--workers-min must be at least 1, got \(workersMin)") }
         guard workerTimeout > 0 else { throw ValidationError("--worker-timeout must be positive") }
-        // Workers do not draw augmentation yet, so their gradients would differ from `backprop train`'s.
-        if training.config.augment != nil { throw ValidationError("--augment is not supported by the cluster yet; use backprop train") }
         if keys == nil && !isLoopback(host) && !insecure {
             throw ValidationError("--host \(host) would let anyone who can reach the port join the run; pass --keys DIR (see `backprop keys generate`), or --insecure to accept that")
         }

@@ -42,14 +42,16 @@ final class ImageFolderClusterTests: XCTestCase {
         config.microbatch = 4
         config.seed = 5
         config.learningRate = 0.003
+        // Each worker draws the same flips and shifts for a sample as backprop train does.
+        config.augment = "flip,crop"
         let reference = try XCTUnwrap(try referenceCheckpoint(config))
         let flags = ["--data", data, "--image-size", "20x24", "--color", "rgb", "--epochs", "2", "--batch-size", "16",
-                     "--microbatch", "4", "--seed", "5", "--lr", "0.003"]
+                     "--microbatch", "4", "--seed", "5", "--lr", "0.003", "--augment", "flip,crop"]
         let cluster = try TestCluster(self, workersMin: 2, flags: flags)
         try cluster.addWorker()
         try cluster.addWorker(local: true)
         XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
-        XCTAssertEqual(cluster.checkpoint, reference, "two workers on an image folder: the checkpoint differs from backprop train's")
+        XCTAssertEqual(cluster.checkpoint, reference, "two workers on an augmented image folder: the checkpoint differs from backprop train's")
         for worker in cluster.workers {
             XCTAssertEqual(worker.wait(timeout: 10), 0, worker.output)
         }
