@@ -69,6 +69,12 @@ public final class Worker {
                 }
                 prepared = (welcome.info.config, run)
             }
+            // Another decoder (version) may give other pixels for the same photos, and so other gradients.
+            if let theirs = welcome.info.config.decoder, let ours = run.config.decoder, ours != theirs {
+                let why = "this worker decodes the images with \(ours), the server with \(theirs): the pixels may differ, so its gradients would not be exact; install the same versions on both"
+                _ = link.leave(reason: why, patience: 1)
+                throw ClusterError.badWelcome(why)
+            }
             guard run.model.parameterCount == welcome.info.parameterCount, run.model.spec == welcome.info.modelSpec else {
                 let why = "the server's model \(welcome.info.modelSpec) has \(welcome.info.parameterCount) parameters; this build makes \(run.model.parameterCount) from it"
                 _ = link.leave(reason: why, patience: 1)
