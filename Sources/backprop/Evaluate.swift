@@ -13,7 +13,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Checkpoint file (or a run directory holding checkpoint.safetensors).")
     var checkpoint: String
 
-    @Option(help: "Data: synthetic, synthetic10 or idx:DIR.")
+    @Option(help: "Data: synthetic, synthetic10, idx:DIR or folder:DIR (a folder's images at the checkpoint's size and colour).")
     var data = "synthetic"
 
     @Option(help: "Model spec or preset (default: the one recorded in the checkpoint).")
@@ -28,8 +28,14 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let source = try DataSource(parsing: data)
-            let dataset = try Dataset.load(source, trainLimit: 1, testLimit: testLimit)
+            // Images from a folder are decoded at the size and colour the model was trained on.
+            let metadata = try CheckpointFile.metadata(checkpoint)
+            let format = metadata["image_size"].flatMap { ImageFormat(size: $0, color: metadata["color"] ?? "grayscale") } ?? ImageFormat()
+            let dataset = try Dataset.load(source, trainLimit: 1, testLimit: testLimit, images: format)
             let test = dataset.test
+            guard test.count > 0 else {
+                throw ValidationError("\(dataset.name) has no test set to evaluate on (for a folder: DIR/test/<class>/...)")
+            }
             let spec = try model ?? CheckpointFile.recordedModel(checkpoint)
             let network = try ModelSpec.build(spec, inputShape: Shape(height: test.height, width: test.width, channels: test.channels))
             try checkModel(network, named: spec, fits: test.classCount, of: dataset.name)

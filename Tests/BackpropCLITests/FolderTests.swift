@@ -95,6 +95,10 @@ final class FolderTests: XCTestCase {
         let predicted = backprop(["predict", "--checkpoint", root + "/one", root + "/shapes/test/square/3.png"])
         assertSucceeded(predicted)
         XCTAssertTrue(predicted.stdout.contains("square (") || predicted.stdout.contains("circle ("), predicted.stdout)
+        // evaluate decodes the folder at the size and colour the checkpoint was trained on.
+        let evaluated = backprop(["evaluate", "--checkpoint", root + "/one", "--data", "folder:" + root + "/shapes"])
+        assertSucceeded(evaluated)
+        XCTAssertTrue(evaluated.stdout.contains("(24 samples)"), evaluated.stdout)
     }
 
     func testFoldersThatCannotTrainFailWithOneLine() throws {
