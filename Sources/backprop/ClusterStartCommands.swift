@@ -30,6 +30,16 @@ struct ClusterStartOptions: ParsableArguments {
     var request: StartRequest {
         StartRequest(workers: workers, config: config, runDirectory: runDir, port: port, serverFlags: serverFlags)
     }
+
+    /// Starts the cluster these options describe; an interrupt while it starts stops what was started.
+    func start(in context: ClusterContext) throws -> ClusterStarter.Started {
+        let starter = ClusterStarter(context)
+        do {
+            return try starter.start(request)
+        } catch ClusterCommandError.interrupted {
+            throw starter.interruption()
+        }
+    }
 }
 
 struct ClusterStart: ParsableCommand {
@@ -42,13 +52,7 @@ struct ClusterStart: ParsableCommand {
 
     func run() throws {
         try runCluster(stoppable: true) { context in
-            let starter = ClusterStarter(context)
-            let started: ClusterStarter.Started
-            do {
-                started = try starter.start(options.request)
-            } catch ClusterCommandError.interrupted {
-                throw starter.interruption()
-            }
+            let started = try options.start(in: context)
             let name = context.settings.commandName
             context.console.say("watch it: \(name) status | logs -f | wait; stop it: \(name) stop")
             context.console.result(context.show(started.run.directory))
@@ -67,13 +71,7 @@ struct ClusterRunCommand: ParsableCommand {
 
     func run() throws {
         try runCluster(stoppable: true) { context in
-            let starter = ClusterStarter(context)
-            let started: ClusterStarter.Started
-            do {
-                started = try starter.start(options.request)
-            } catch ClusterCommandError.interrupted {
-                throw starter.interruption()
-            }
+            let started = try options.start(in: context)
             guard try ClusterFollower(context).follow(started.run) else { throw ClusterCommandError.reported }
         }
     }
