@@ -7,8 +7,8 @@ import XCTest
 final class MultiHostTests: XCTestCase {
     func testWorkersOnOtherHostsTrainExactlyAsOneProcess() throws {
         let run = SmallRun(trainLimit: 1_500, epochs: 1)
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let hosts = try NamespaceHosts(self, count: 3)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let cluster = try HostCluster(self, hosts: hosts, workers: 2, workersMin: 2, flags: run.flags, workerTimeout: 5)
         XCTAssertEqual(cluster.endpoint.hasPrefix("tcp://\(hosts.address(1)):"), true, cluster.endpoint)
         let workers = [try cluster.addWorker(on: 2, key: 1), try cluster.addWorker(on: 3, key: 2)]
@@ -29,8 +29,8 @@ final class MultiHostTests: XCTestCase {
         // a step carry its weights and gradients (about 140 kB) for at least 50 ms, so the run lasts
         // over 15 s however fast the cores are.
         let run = SmallRun(trainLimit: 5_400, epochs: 2)
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let hosts = try NamespaceHosts(self, count: 3)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         try hosts.shape(1, "20mbit")
         let cluster = try HostCluster(self, hosts: hosts, workers: 2, workersMin: 2, flags: run.flags, workerTimeout: 2)
         let steady = try cluster.addWorker(on: 2, key: 1)
@@ -70,9 +70,9 @@ final class MultiHostTests: XCTestCase {
 
     /// 5% of the worker's packets are dropped each way: TCP resends them, the run only slows.
     func testALossyLinkOnlySlowsTheRun() throws {
-        let run = SmallRun(trainLimit: 1_500, epochs: 1)
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        let run = SmallRun(trainLimit: 1_500, epochs: 2)
         let hosts = try NamespaceHosts(self, count: 3)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         try hosts.loss(3, percent: 5)
         let cluster = try HostCluster(self, hosts: hosts, workers: 2, workersMin: 2, flags: run.flags, workerTimeout: 5)
         let started = Date()
@@ -93,8 +93,8 @@ final class MultiHostTests: XCTestCase {
     /// good part of a second to cross it, and the run is still exact.
     func testALinkShapedToOneMegabitOnlySlowsTheRun() throws {
         let run = SmallRun(trainLimit: 600, epochs: 1)
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         let hosts = try NamespaceHosts(self, count: 3)
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
         try hosts.shape(3, "1mbit")
         let cluster = try HostCluster(self, hosts: hosts, workers: 2, workersMin: 2, flags: run.flags, workerTimeout: 5)
         let started = Date()
