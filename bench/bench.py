@@ -21,8 +21,8 @@ block checks the performance targets (n/a where a peer's figure is missing).
 --hosts measures only a cluster across hosts: the server on one network-namespace host and 3
 workers on 3 others (scripts/hosts), over TCP with CurveZMQ keys, with the links unshaped and
 shaped to 1 Gbit/s each way: samples/s, its share of `backprop train --threads 2` on the same
-settings, and bytes per sample on the wire (the hosts' link counters) and in the messages (the
-workers' bytes_sent and bytes_received).
+settings, and bytes per sample on the wire (the server host's link counters) and on the workers'
+sockets (their bytes_sent and bytes_received).
 """
 import argparse
 import csv
@@ -278,7 +278,7 @@ class Backprop:
     def hosts_cluster(self, hosts, samples, rate):
         """A cluster across hosts: the server on host 1 and a worker on each other host, over TCP with
         CurveZMQ keys, every link shaped to `rate` each way (None: unshaped). samples/s (best epoch),
-        the workers' waiting share, and bytes per trained sample on the wire and in the messages."""
+        the workers' waiting share, and bytes per trained sample on the wire and on the workers' sockets."""
         d = self.run_dir(f"hosts-{rate or 'unshaped'}")
         keys = d + ".keys"
         run_checked([f"{self.bin}/backprop", "keys", "generate", keys, "--workers", str(HOSTS_WORKERS)], d + ".keys.log")
@@ -305,14 +305,15 @@ class Backprop:
             raise BenchError(f"backprop-server across hosts ({rate or 'unshaped'}) failed (exit {code}): {tail(d + '.log')}")
         # Every message crosses the server's link; its counters include TCP/IP and CurveZMQ overhead.
         wire = hosts.link_bytes(1) - before
-        work = [e for path in glob.glob(os.path.join(d, "worker-*.jsonl")) for e in events(path)
-                if e.get("event") == "worker_step"]
+        log = list(events(os.path.join(d, "server.jsonl")))
+        # Workers report their steps to the server, which logs them as worker_step events.
+        work = [e for e in log if e.get("event") == "worker_step"]
         trained = max(sum(e["samples"] for e in work), 1)
         compute = sum(e["compute_seconds"] for e in work)
         waited = sum(e["wait_seconds"] for e in work)
-        steps = [e for e in events(os.path.join(d, "server.jsonl")) if e.get("event") == "step"]
-        return {"rate": best_epoch_rate(d), "wait_share": waited / max(compute + waited, 1e-9),
-                "wire": wire / trained, "payload": sum(e["bytes_sent"] + e["bytes_received"] for e in work) / trained,
+        steps = [e for e in log if e.get("event") == "step"]
+        return {"rate": best_epoch_rate(d), "wait_share": waited / max(compute + waited, 1e-9), "wire": wire / trained,
+                "up": sum(e["bytes_sent"] for e in work) / trained, "down": sum(e["bytes_received"] for e in work) / trained,
                 "step": mean_seconds(steps).get("step", 0.0)}
 
     def flops_per_sample(self, model):
@@ -736,15 +737,16 @@ def print_hosts(args, samples, train, rows):
     train_text = rate_text(train and train["rate"])
     print(f"backprop train --threads 2, same model, data, batch and microbatch: {train_text} samples/s")
     print()
-    print(f"{'links':<16} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} {'message B/sample':>17} {'worker wait':>11}")
+    print(f"{'links':<16} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} {'up B/sample':>12} "
+          f"{'down B/sample':>14} {'worker wait':>11}")
     for rate, r in rows.items():
         share = f"{r['rate'] / train['rate']:.0%}" if train else "n/a"
         links = f"{rate} each way" if rate else "unshaped"
-        print(f"{links:<16} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} {r['wire']:>14,.0f} {r['payload']:>17,.0f} "
-              f"{r['wait_share']:>11.0%}")
+        print(f"{links:<16} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} {r['wire']:>14,.0f} {r['up']:>12,.0f} "
+              f"{r['down']:>14,.0f} {r['wait_share']:>11.0%}")
     print("(wire: bytes both ways on the server's link, CurveZMQ and TCP/IP included, though a veth counts the headers of")
-    print(" a 64 KB offloaded segment once; message: the workers' bytes_sent and bytes_received; both per sample trained.")
-    print(" worker wait: share of the workers' time spent waiting for the server)")
+    print(" a 64 KB offloaded segment once; up/down: bytes the workers sent and received on their sockets; all per sample")
+    print(" trained. worker wait: share of the workers' time spent waiting for the server)")
 
 
 def measure_hosts(args, scratch):

@@ -216,9 +216,9 @@ final class HostCluster {
         readEvents(runDirectory + "/server.jsonl")
     }
 
-    /// The event of a worker's own log, `worker-<id>.jsonl` (the hosts share this machine's disk).
-    func workerEvents(_ id: Int) -> [[String: Any]] {
-        readEvents(runDirectory + "/worker-\(id).jsonl")
+    /// The figures worker `id` reported for each of its assignments (`worker_step` in `server.jsonl`).
+    func workerSteps(_ id: Int) -> [[String: Any]] {
+        events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
     }
 
     /// The worker id the server gave the process `pid` when it first joined.
