@@ -727,12 +727,14 @@ def print_targets(train, cluster, peers, ready):
 
 
 
-def print_hosts(args, samples, train, rows):
+def print_hosts(args, samples, train, rows, busy):
     print(f"scripts/bench --hosts{' --quick' if args.quick else ''}: release build, {os.cpu_count()} cores ({cpu_name()})")
     print(f"{HOSTS_MODEL}, {samples} samples ({MODEL_DATA[HOSTS_MODEL]}), global batch {HOSTS_BATCH}, microbatch "
           f"{HOSTS_MICROBATCH}; best of {EPOCHS} epochs")
     print(f"server on host {HOSTS_NAME}-h1, {HOSTS_WORKERS} workers on {HOSTS_NAME}-h2..h{HOSTS_WORKERS + 1}: network namespaces "
           "on a bridge (scripts/hosts), TCP with CurveZMQ keys; every process shares this machine's cores")
+    if busy >= 0.10:
+        print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the run: every figure is low")
     print()
     train_text = rate_text(train and train["rate"])
     print(f"backprop train --threads 2, same model, data, batch and microbatch: {train_text} samples/s")
@@ -753,6 +755,7 @@ def measure_hosts(args, scratch):
     if os.geteuid() != 0:
         raise BenchError("--hosts needs root: it makes network namespaces (scripts/hosts)")
     samples = 3072 if args.quick else 6144
+    busy = cpu_busy_share()
     bp = Backprop(args.bin, scratch)
     train = bp.train(HOSTS_MODEL, samples, HOSTS_BATCH, 2)
     hosts = Hosts(HOSTS_WORKERS + 1)
@@ -761,7 +764,7 @@ def measure_hosts(args, scratch):
     finally:
         stop_children()
         hosts.down()
-    print_hosts(args, samples, train, rows)
+    print_hosts(args, samples, train, rows, busy)
 
 
 # ---------------------------------------------------------------- main
