@@ -7,6 +7,7 @@ machine allows: it warns when other processes keep the CPU busy).
     python3 bench/bench.py --bin .build/release [--quick] [--peers
         [--torch-python VENV/bin/python [--preload LIB]] [--keras-python VENV/bin/python]
         [--peers-note TEXT]...]
+    python3 bench/bench.py --bin .build/release --hosts [--quick]     (root: network namespaces)
 
 Backprop's figures: `backprop train` (samples/s, achieved GFLOP/s against the GEMM speed
 measured here, peak RSS), clusters of 1, 2 and 4 workers (samples/s, the workers' waiting
@@ -16,6 +17,12 @@ image cache (the photos written, and Pillow's own decode timed, by a python with
 without it). With --peers, the peers it is given train the
 identical models (bench/peers_torch.py, bench/peers_keras.py) for the ratios. The final
 block checks the performance targets (n/a where a peer's figure is missing).
+
+--hosts measures only a cluster across hosts: the server on one network-namespace host and 3
+workers on 3 others (scripts/hosts), over TCP with CurveZMQ keys, with the links unshaped and
+shaped to 1 Gbit/s each way: samples/s, its share of `backprop train --threads 2` on the same
+settings, and bytes per sample on the wire (the server host's link counters) and on the workers'
+sockets (their bytes_sent and bytes_received).
 """
 import argparse
 import csv
@@ -35,6 +42,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL_DATA = {"seed-cnn": "synthetic", "mnist-cnn": "synthetic10", "large-cnn": "synthetic10"}
 CLUSTER_BATCH, CLUSTER_MICROBATCH = 64, 16
 EPOCHS = 2  # each run reports its best epoch, as the peers report the best of 2 epochs
+# --hosts: large-cnn, the server on host 1 and a worker on each of hosts 2-4, links unshaped and at 1 Gbit/s.
+HOSTS_MODEL, HOSTS_BATCH, HOSTS_MICROBATCH, HOSTS_WORKERS = "large-cnn", 512, 16, 3
+HOSTS_RATES = (None, "1gbit")
+HOSTS_NAME = "bpb"  # scripts/hosts --name: namespaces bpb-h1.., apart from hosts made by hand (bp)
 
 children = []  # every process this script starts, so an interrupted run leaves none behind
 
@@ -264,6 +275,47 @@ class Backprop:
             wait(base, 60)
         return statistics.median(joined), statistics.median(ready)
 
+    def hosts_cluster(self, hosts, samples, rate):
+        """A cluster across hosts: the server on host 1 and a worker on each other host, over TCP with
+        CurveZMQ keys, every link shaped to `rate` each way (None: unshaped). samples/s (best epoch),
+        the workers' waiting share, and bytes per trained sample on the wire and on the workers' sockets."""
+        d = self.run_dir(f"hosts-{rate or 'unshaped'}")
+        keys = d + ".keys"
+        run_checked([f"{self.bin}/backprop", "keys", "generate", keys, "--workers", str(HOSTS_WORKERS)], d + ".keys.log")
+        hosts.shape(rate)
+        before = hosts.link_bytes(1)
+        cmd = [f"{self.bin}/backprop-server", *self.common(HOSTS_MODEL, samples), "--batch-size", str(HOSTS_BATCH),
+               "--microbatch", str(HOSTS_MICROBATCH), "--keys", keys, "--host", hosts.addresses[0], "--port", "0",
+               "--workers-min", str(HOSTS_WORKERS), "--run-dir", d, "--quiet"]
+        server = start(hosts.on(1) + cmd, d + ".log")
+        path = os.path.join(d, "endpoint")
+        while not (os.path.exists(path) and os.path.getsize(path) > 0):
+            if server.poll() is not None:
+                raise BenchError(f"backprop-server on host 1 exited (code {server.returncode}): {tail(d + '.log')}")
+            time.sleep(0.01)
+        with open(path) as f:
+            endpoint = f.read().strip()
+        procs = [start(hosts.on(k + 1) + [f"{self.bin}/backprop-worker", "--server", endpoint, "--key", f"{keys}/worker-{k}.key",
+                                          "--server-key", f"{keys}/server.pub"], d + f".worker{k}.log")
+                 for k in range(1, HOSTS_WORKERS + 1)]
+        code, _ = wait(server, 1800)
+        for p in procs:
+            wait(p, 60)
+        if code != 0:
+            raise BenchError(f"backprop-server across hosts ({rate or 'unshaped'}) failed (exit {code}): {tail(d + '.log')}")
+        # Every message crosses the server's link; its counters include TCP/IP and CurveZMQ overhead.
+        wire = hosts.link_bytes(1) - before
+        log = list(events(os.path.join(d, "server.jsonl")))
+        # Workers report their steps to the server, which logs them as worker_step events.
+        work = [e for e in log if e.get("event") == "worker_step"]
+        trained = max(sum(e["samples"] for e in work), 1)
+        compute = sum(e["compute_seconds"] for e in work)
+        waited = sum(e["wait_seconds"] for e in work)
+        steps = [e for e in log if e.get("event") == "step"]
+        return {"rate": best_epoch_rate(d), "wait_share": waited / max(compute + waited, 1e-9), "wire": wire / trained,
+                "up": sum(e["bytes_sent"] for e in work) / trained, "down": sum(e["bytes_received"] for e in work) / trained,
+                "step": mean_seconds(steps).get("step", 0.0)}
+
     def flops_per_sample(self, model):
         """Training FLOPs per sample from the layer shapes `backprop summary` prints, counted as
         backprop-bench counts them: a multiply-add is 2; backward is twice forward (kernel and
@@ -288,6 +340,48 @@ class Backprop:
         if total == 0:
             raise BenchError(f"could not read the layers of {model} from `backprop summary`")
         return total
+
+
+# ---------------------------------------------------------------- hosts
+
+
+class Hosts:
+    """Network-namespace hosts made by scripts/hosts, removed (with anything left running in them) by `down`."""
+
+    def __init__(self, count):
+        self.script = os.path.join(HERE, "..", "scripts", "hosts")
+        self.count = count
+        self.hosts(["down"])  # left by a bench that was killed
+        listing = self.hosts(["up", str(count)])
+        self.addresses = [line.split()[1] for line in listing.splitlines() if line.startswith(f"{HOSTS_NAME}-h")]
+        if len(self.addresses) != count:
+            self.down()
+            raise BenchError(f"scripts/hosts up {count} printed: {listing.strip()}")
+
+    def hosts(self, arguments):
+        result = subprocess.run([self.script, "--name", HOSTS_NAME, *arguments], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BenchError(f"scripts/hosts {' '.join(arguments)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def on(self, k):
+        """The command prefix that runs a command on host k."""
+        return ["ip", "netns", "exec", f"{HOSTS_NAME}-h{k}"]
+
+    def shape(self, rate):
+        for k in range(1, self.count + 1):
+            self.hosts(["shape", str(k), rate or "off"])
+
+    def link_bytes(self, k):
+        """Bytes host k's link has carried both ways, from the counters of its bridge-side veth."""
+        total = 0
+        for direction in ("rx", "tx"):
+            with open(f"/sys/class/net/{HOSTS_NAME}-h{k}/statistics/{direction}_bytes") as f:
+                total += int(f.read())
+        return total
+
+    def down(self):
+        self.hosts(["down"])
 
 
 # ---------------------------------------------------------------- machine
@@ -632,6 +726,47 @@ def print_targets(train, cluster, peers, ready):
     print(f"   worker ready to compute within 0.5 s of launch: {ready:.2f} s  {verdict(ready <= 0.5)}")
 
 
+
+def print_hosts(args, samples, train, rows, busy):
+    print(f"scripts/bench --hosts{' --quick' if args.quick else ''}: release build, {os.cpu_count()} cores ({cpu_name()})")
+    print(f"{HOSTS_MODEL}, {samples} samples ({MODEL_DATA[HOSTS_MODEL]}), global batch {HOSTS_BATCH}, microbatch "
+          f"{HOSTS_MICROBATCH}; best of {EPOCHS} epochs")
+    print(f"server on host {HOSTS_NAME}-h1, {HOSTS_WORKERS} workers on {HOSTS_NAME}-h2..h{HOSTS_WORKERS + 1}: network namespaces "
+          "on a bridge (scripts/hosts), TCP with CurveZMQ keys; every process shares this machine's cores")
+    if busy >= 0.10:
+        print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the run: every figure is low")
+    print()
+    train_text = rate_text(train and train["rate"])
+    print(f"backprop train --threads 2, same model, data, batch and microbatch: {train_text} samples/s")
+    print()
+    print(f"{'links':<16} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} {'up B/sample':>12} "
+          f"{'down B/sample':>14} {'worker wait':>11}")
+    for rate, r in rows.items():
+        share = f"{r['rate'] / train['rate']:.0%}" if train else "n/a"
+        links = f"{rate} each way" if rate else "unshaped"
+        print(f"{links:<16} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} {r['wire']:>14,.0f} {r['up']:>12,.0f} "
+              f"{r['down']:>14,.0f} {r['wait_share']:>11.0%}")
+    print("(wire: bytes both ways on the server's link, CurveZMQ and TCP/IP included, though a veth counts the headers of")
+    print(" a 64 KB offloaded segment once; up/down: bytes the workers sent and received on their sockets; all per sample")
+    print(" trained. worker wait: share of the workers' time spent waiting for the server)")
+
+
+def measure_hosts(args, scratch):
+    if os.geteuid() != 0:
+        raise BenchError("--hosts needs root: it makes network namespaces (scripts/hosts)")
+    samples = 3072 if args.quick else 6144
+    busy = cpu_busy_share()
+    bp = Backprop(args.bin, scratch)
+    train = bp.train(HOSTS_MODEL, samples, HOSTS_BATCH, 2)
+    hosts = Hosts(HOSTS_WORKERS + 1)
+    try:
+        rows = {rate: bp.hosts_cluster(hosts, samples, rate) for rate in HOSTS_RATES}
+    finally:
+        stop_children()
+        hosts.down()
+    print_hosts(args, samples, train, rows, busy)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -644,6 +779,7 @@ def main():
     p.add_argument("--preload", default="", help="LD_PRELOAD for PyTorch (tcmalloc)")
     p.add_argument("--keras-python", help="a python that imports tensorflow")
     p.add_argument("--peers-note", action="append", default=[], help="a line to print under the peers' tables")
+    p.add_argument("--hosts", action="store_true", help="only the cluster across network-namespace hosts (root)")
     args = p.parse_args()
 
     small, large = (3000, 300) if args.quick else (12000, 1500)
@@ -651,7 +787,10 @@ def main():
     scratch = tempfile.mkdtemp(prefix="backprop-bench.")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        measure_and_print(args, samples, scratch)
+        if args.hosts:
+            measure_hosts(args, scratch)
+        else:
+            measure_and_print(args, samples, scratch)
         return 0
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
