@@ -75,8 +75,9 @@ extension ParameterServer {
     func stranger(sent kind: MessageKind, from peer: Peer) {
         let routing = peer.id
         let why = members.droppedReason(routing: routing) ?? "this server does not know the worker (it may have restarted)"
-        // A heartbeat or ready is what such a worker sends first: not garbage.
-        if kind != .heartbeat && kind != .ready {
+        // A heartbeat or ready is what such a worker sends first, and a report what it sends after the work
+        // it did before it was dropped: not garbage.
+        if kind != .heartbeat && kind != .ready && kind != .report {
             reject(0, "\(kind) from a peer that is not a member: \(why)")
         }
         reply(.rejoin(reason: why), to: routing)
