@@ -45,6 +45,9 @@ EPOCHS = 2  # each run reports its best epoch, as the peers report the best of 2
 # --hosts: large-cnn, the server on host 1 and a worker on each of hosts 2-4, links unshaped and at 1 Gbit/s.
 HOSTS_MODEL, HOSTS_BATCH, HOSTS_MICROBATCH, HOSTS_WORKERS = "large-cnn", 512, 16, 3
 HOSTS_RATES = (None, "1gbit")
+# --hosts --sweep: links at 100 Mbit/s, where the wire sets the pace, with 1, 2 and 3 worker hosts, and 3 with bfloat16 gradients.
+SWEEP_RATE, SWEEP_SAMPLES = "100mbit", 1536
+SWEEP = ((1, "float32"), (2, "float32"), (3, "float32"), (3, "bfloat16"))
 HOSTS_NAME = "bpb"  # scripts/hosts --name: namespaces bpb-h1.., apart from hosts made by hand (bp)
 
 children = []  # every process this script starts, so an interrupted run leaves none behind
@@ -275,18 +278,18 @@ class Backprop:
             wait(base, 60)
         return statistics.median(joined), statistics.median(ready)
 
-    def hosts_cluster(self, hosts, samples, rate):
-        """A cluster across hosts: the server on host 1 and a worker on each other host, over TCP with
-        CurveZMQ keys, every link shaped to `rate` each way (None: unshaped). samples/s (best epoch),
-        the workers' waiting share, and bytes per trained sample on the wire and on the workers' sockets."""
-        d = self.run_dir(f"hosts-{rate or 'unshaped'}")
+    def hosts_cluster(self, hosts, samples, rate, workers=HOSTS_WORKERS, precision="float32"):
+        """A cluster across hosts: the server on host 1 and a worker on each of hosts 2..workers+1, over TCP with
+        CurveZMQ keys, every link shaped to `rate` each way (None: unshaped), gradients in `precision`. samples/s
+        (best epoch), the workers' waiting share, and bytes per trained sample on the wire and on the workers' sockets."""
+        d = self.run_dir(f"hosts-{rate or 'unshaped'}-{workers}-{precision}")
         keys = d + ".keys"
         run_checked([f"{self.bin}/backprop", "keys", "generate", keys, "--workers", str(HOSTS_WORKERS)], d + ".keys.log")
         hosts.shape(rate)
         before = hosts.link_bytes(1)
         cmd = [f"{self.bin}/backprop-server", *self.common(HOSTS_MODEL, samples), "--batch-size", str(HOSTS_BATCH),
                "--microbatch", str(HOSTS_MICROBATCH), "--keys", keys, "--host", hosts.addresses[0], "--port", "0",
-               "--workers-min", str(HOSTS_WORKERS), "--run-dir", d, "--quiet"]
+               "--workers-min", str(workers), "--gradient-precision", precision, "--run-dir", d, "--quiet"]
         server = start(hosts.on(1) + cmd, d + ".log")
         path = os.path.join(d, "endpoint")
         while not (os.path.exists(path) and os.path.getsize(path) > 0):
@@ -297,7 +300,7 @@ class Backprop:
             endpoint = f.read().strip()
         procs = [start(hosts.on(k + 1) + [f"{self.bin}/backprop-worker", "--server", endpoint, "--key", f"{keys}/worker-{k}.key",
                                           "--server-key", f"{keys}/server.pub"], d + f".worker{k}.log")
-                 for k in range(1, HOSTS_WORKERS + 1)]
+                 for k in range(1, workers + 1)]
         code, _ = wait(server, 1800)
         for p in procs:
             wait(p, 60)
@@ -751,6 +754,15 @@ def print_hosts(args, samples, train, rows, busy):
     print(" trained. worker wait: share of the workers' time spent waiting for the server)")
 
 
+def print_sweep(sweep):
+    print()
+    print(f"{HOSTS_MODEL} with every link at {SWEEP_RATE} each way, {SWEEP_SAMPLES} samples, global batch {HOSTS_BATCH}")
+    print(f"{'workers':>7} {'gradients':>9} {'samples/s':>10} {'step ms':>8} {'up B/sample':>12} {'down B/sample':>14}")
+    for (n, precision), r in sweep.items():
+        print(f"{n:>7} {precision:>9} {r['rate']:>10.0f} {r['step'] * 1000:>8.0f} {r['up']:>12,.0f} {r['down']:>14,.0f}")
+    print("(docs/scaling.md predicts these from the bytes a step moves over the server's link and the compute per sample)")
+
+
 def measure_hosts(args, scratch):
     if os.geteuid() != 0:
         raise BenchError("--hosts needs root: it makes network namespaces (scripts/hosts)")
@@ -761,10 +773,15 @@ def measure_hosts(args, scratch):
     hosts = Hosts(HOSTS_WORKERS + 1)
     try:
         rows = {rate: bp.hosts_cluster(hosts, samples, rate) for rate in HOSTS_RATES}
+        # Where the link, not the cores, sets the pace: docs/scaling.md's model checked against these.
+        sweep = {(n, precision): bp.hosts_cluster(hosts, SWEEP_SAMPLES, SWEEP_RATE, workers=n, precision=precision)
+                 for n, precision in SWEEP} if args.sweep else {}
     finally:
         stop_children()
         hosts.down()
     print_hosts(args, samples, train, rows, busy)
+    if sweep:
+        print_sweep(sweep)
 
 
 # ---------------------------------------------------------------- main
@@ -780,6 +797,7 @@ def main():
     p.add_argument("--keras-python", help="a python that imports tensorflow")
     p.add_argument("--peers-note", action="append", default=[], help="a line to print under the peers' tables")
     p.add_argument("--hosts", action="store_true", help="only the cluster across network-namespace hosts (root)")
+    p.add_argument("--sweep", action="store_true", help="with --hosts: also 1 to 3 worker hosts on 100 Mbit/s links, and bfloat16")
     args = p.parse_args()
 
     small, large = (3000, 300) if args.quick else (12000, 1500)
