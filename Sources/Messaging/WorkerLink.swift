@@ -160,8 +160,8 @@ public final class WorkerLink {
             payload.bytesPerValue = BFloat16.size
         }
         writer.gradients(runID: member.runID, sender: member.id, step: step, stats: stats, elementCount: payload?.count ?? 0)
-        let outcome = deliverPatiently(patience) { [writer, socket] () throws(ZMQError) -> SendOutcome in
-            try socket.deliver(routing: nil, header: writer.header, body: writer.body, payload: payload, dontWait: false)
+        let outcome = deliverPatiently(patience) { [writer, socket] (dontWait: Bool) throws(ZMQError) -> SendOutcome in
+            try socket.deliver(routing: nil, header: writer.header, body: writer.body, payload: payload, dontWait: dontWait)
         }
         pendingGradient = nil
         let bytes = writer.header.count + writer.body.count + (payload?.wireBytes.count ?? 0)
@@ -180,7 +180,9 @@ public final class WorkerLink {
     }
 
     private func deliver(_ frames: [[UInt8]], patience: Double) -> SendOutcome {
-        deliverPatiently(patience) { [socket] () throws(ZMQError) -> SendOutcome in try socket.deliver(frames: frames, dontWait: false) }
+        deliverPatiently(patience) { [socket] (dontWait: Bool) throws(ZMQError) -> SendOutcome in
+            try socket.deliver(frames: frames, dontWait: dontWait)
+        }
     }
 
     /// Says goodbye: sends `leave` and lets closing wait up to `patience` seconds for it to go out
@@ -194,12 +196,15 @@ public final class WorkerLink {
         return send(.leave(reason: reason), patience: patience)
     }
 
-    /// Tries `deliver` with blocking sends of at most 100 ms each until it is queued or `patience` seconds have passed.
-    private func deliverPatiently(_ patience: Double, _ deliver: () throws(ZMQError) -> SendOutcome) -> SendOutcome {
-        let deadline = ContinuousClock.now + .milliseconds(Int(patience * 1000))
+    /// Tries `deliver` at once, then, while the queue is full, with blocking sends of at most 100 ms
+    /// each until it is queued or `patience` seconds have passed.
+    private func deliverPatiently(_ patience: Double, _ deliver: (_ dontWait: Bool) throws(ZMQError) -> SendOutcome) -> SendOutcome {
         do throws(ZMQError) {
+            let first = try deliver(true)
+            guard first == .wouldBlock, patience > 0 else { return first }
+            let deadline = ContinuousClock.now + .milliseconds(Int(patience * 1000))
             while true {
-                let outcome = try deliver()
+                let outcome = try deliver(false)
                 if outcome != .wouldBlock || ContinuousClock.now >= deadline { return outcome }
             }
         } catch {
