@@ -4,10 +4,10 @@ Standard library only; it runs with the system python3. Everything it prints is 
 this one run, so ratios compare figures taken under the same load (as far as a shared
 machine allows: it warns when other processes keep the CPU busy).
 
-    python3 bench/bench.py --bin .build/release [--quick] [--peers
+    python3 bench/bench.py --bin .build/release [--quick] [--peers | --folders]
         [--torch-python VENV/bin/python [--preload LIB]] [--keras-python VENV/bin/python]
-        [--peers-note TEXT]...]
-    python3 bench/bench.py --bin .build/release --hosts [--quick]     (root: network namespaces)
+        [--peers-note TEXT]...
+    python3 bench/bench.py --bin .build/release --hosts [--quick] [--sweep]     (root: network namespaces)
 
 Backprop's figures: `backprop train` (samples/s, achieved GFLOP/s against the GEMM speed
 measured here, peak RSS), clusters of 1, 2 and 4 workers (samples/s, the workers' waiting
@@ -23,6 +23,12 @@ workers on 3 others (scripts/hosts), over TCP with CurveZMQ keys, with the links
 shaped to 1 Gbit/s each way: samples/s, its share of `backprop train --threads 2` on the same
 settings, and bytes per sample on the wire (the server host's link counters) and on the workers'
 sockets (their bytes_sent and bytes_received).
+
+With --folders it measures only image folders: how fast 256x256 JPEG photos and 28x28 PNGs are
+decoded into the cache, and one epoch of mnist-cnn from a folder of Fashion-MNIST PNGs, cold and
+warm, with Backprop, with the peers it is given (torchvision's ImageFolder and a DataLoader; Keras's
+image_dataset_from_directory), and with Backprop from the same images' IDX files; then the image
+folders' targets.
 """
 import argparse
 import csv
@@ -49,6 +55,9 @@ HOSTS_RATES = (None, "1gbit")
 SWEEP_RATE, SWEEP_SAMPLES = "100mbit", 1536
 SWEEP = ((1, "float32"), (2, "float32"), (3, "float32"), (3, "bfloat16"))
 HOSTS_NAME = "bpb"  # scripts/hosts --name: namespaces bpb-h1.., apart from hosts made by hand (bp)
+# --folders: one model, batch and thread count for every system; PyTorch trains on 1 thread beside its 2 loader
+# processes (2 threads and 2 loaders on 2 cores took it about twice as long per epoch).
+FOLDER_MODEL, FOLDER_BATCH, FOLDER_THREADS, TORCH_FOLDER_THREADS, TORCH_LOADERS = "mnist-cnn", 32, 2, 1, 2
 
 children = []  # every process this script starts, so an interrupted run leaves none behind
 
@@ -164,7 +173,7 @@ class Backprop:
         rss = run_checked(cmd, d + ".log")
         return {"rate": best_epoch_rate(d), "rss": rss}
 
-    def decode(self, folder, size, color):
+    def decode(self, folder, size, color, classes=2):
         """images/s of the first decode of `folder` into its cache (the progress line's last figure) and its
         peak RSS, then the wall seconds and peak RSS of a run that finds the cache current."""
         shutil.rmtree(os.path.join(folder, ".backprop-cache"), ignore_errors=True)
@@ -172,7 +181,7 @@ class Backprop:
         for attempt in ("decode", "cached"):
             d = self.run_dir(f"folder-{size}-{color}-{attempt}")
             cmd = [f"{self.bin}/backprop", "train", "--data", "folder:" + folder, "--image-size", size, "--color", color,
-                   "--model", "flatten,dense2-softmax", "--epochs", "1", "--train-limit", "64", "--run-dir", d, "--quiet"]
+                   "--model", f"flatten,dense{classes}-softmax", "--epochs", "1", "--train-limit", "64", "--run-dir", d, "--quiet"]
             started = time.monotonic()
             rss = run_checked(cmd, d + ".log")
             results.append((time.monotonic() - started, rss, d + ".log"))
@@ -181,6 +190,36 @@ class Backprop:
         if not rates or rates[-1][0] != rates[-1][1]:
             raise BenchError(f"no final decode progress line in {results[0][2]}")
         return {"rate": int(rates[-1][2]), "rss": results[0][1], "cached_seconds": results[1][0], "cached_rss": results[1][1]}
+
+    def folder_epochs(self, folder, idx, samples, rounds):
+        """mnist-cnn from `folder` (its cache removed first) and from the same images in `idx`:
+        cold, the seconds from launch to the end of the first epoch of a run that decodes the folder;
+        then `rounds` pairs of runs, folder (cache current) and IDX interleaved, each its best epoch's
+        seconds (history.csv) and the seconds from launch to its first step; the best of the rounds."""
+        def run(name, data, epochs):
+            d = self.run_dir(name)
+            cmd = [f"{self.bin}/backprop", "train", "--model", FOLDER_MODEL, "--data", data, "--epochs", str(epochs),
+                   "--batch-size", str(FOLDER_BATCH), "--microbatch", str(min(FOLDER_BATCH, 16)),
+                   "--validation-split", "0", "--train-limit", str(samples), "--test-limit", "100", "--run-dir", d, "--quiet"]
+            if self.threads_flag:
+                cmd += ["--threads", str(FOLDER_THREADS)]
+            launched = time.time()
+            run_checked(cmd, d + ".log")
+            log = list(events(os.path.join(d, "train.jsonl")))
+            first_step = next(e["time"] for e in log if e.get("event") == "step")
+            first_epoch = next(e["time"] for e in log if e.get("event") == "epoch")
+            with open(os.path.join(d, "history.csv")) as f:
+                best = min(float(row["seconds"]) for row in csv.DictReader(f))
+            return {"first_epoch": first_epoch - launched, "startup": first_step - launched, "epoch": best}
+
+        shutil.rmtree(os.path.join(folder, ".backprop-cache"), ignore_errors=True)
+        cold = run("folder-cold", "folder:" + folder, 1)
+        warm, from_idx = [], []
+        for _ in range(rounds):
+            warm.append(run("folder-warm", "folder:" + folder, EPOCHS))
+            from_idx.append(run("idx", "idx:" + idx, EPOCHS))
+        best = lambda runs: {key: min(r[key] for r in runs) for key in runs[0]}
+        return {"cold": cold, "warm": best(warm), "idx": best(from_idx)}
 
     def server_cmd(self, model, samples, workers, d, epochs=EPOCHS):
         cmd = [f"{self.bin}/backprop-server", *self.common(model, samples), "--batch-size", str(CLUSTER_BATCH),
@@ -486,8 +525,27 @@ class Peers:
                     self.keras_rate[model, int(batch), int(threads)] = float(rate)
                     self.keras_rss[model, int(threads)] = int(rss)
 
-    def run(self, python, script, arguments, what, timeout=900, preload=True):
-        """The lines `python script arguments` prints, split into fields."""
+    def folder(self, directory):
+        """{"torch"/"keras": (first epoch seconds, best later epoch seconds)}: FOLDER_MODEL trained from
+        `directory` through torchvision's ImageFolder and a DataLoader, and through Keras's
+        image_dataset_from_directory; a peer that fails is noted and left out."""
+        found = {}
+        common = ["--folder", directory, "--models", FOLDER_MODEL, "--batches", str(FOLDER_BATCH), "--epochs", "3"]
+        if self.torch:
+            for _, _, _, _, _, first, later in self.run(
+                    self.torch, "peers_torch.py",
+                    [*common, "--threads", str(TORCH_FOLDER_THREADS), "--workers", str(TORCH_LOADERS)],
+                    "PyTorch ImageFolder", fields=7):
+                found["torch"] = (float(first), float(later))
+        if self.keras:
+            for _, _, _, _, _, first, later in self.run(
+                    self.keras, "peers_keras.py", [*common, "--threads", str(FOLDER_THREADS)],
+                    "Keras image_dataset_from_directory", preload=False, fields=7):
+                found["keras"] = (float(first), float(later))
+        return found
+
+    def run(self, python, script, arguments, what, timeout=900, preload=True, fields=6):
+        """The lines `python script arguments` prints, split into `fields` fields."""
         env = dict(os.environ)
         if preload and self.preload:
             env["LD_PRELOAD"] = self.preload
@@ -498,7 +556,7 @@ class Peers:
             self.notes.append(f"{what}: left out, it took over {timeout} s")
             return []
         rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
-        if result.returncode != 0 or not rows or any(len(row) != 6 for row in rows):
+        if result.returncode != 0 or not rows or any(len(row) != fields for row in rows):
             last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
             self.notes.append(f"{what}: failed ({last})")
             return []
@@ -587,9 +645,9 @@ def print_cluster(cluster):
         print(f"{m:<10} {plural(n, 'worker'):<9}  server: {server:<28} worker: {worker}")
 
 
-def write_photos(directory, count):
-    """`count` JPEG photos of 500x375 (the size of Kaggle's cats and dogs) in two class folders, written by
-    Pillow; False when Pillow is missing."""
+def write_photos(directory, count, width=500, height=375):
+    """`count` JPEG photos of `width`x`height` (by default 500x375, the size of Kaggle's cats and dogs) in two
+    class folders, written by Pillow; False when Pillow is missing."""
     script = f"""
 import os, numpy as np
 from PIL import Image, ImageFilter
@@ -597,21 +655,21 @@ r = np.random.default_rng(0)
 for c in ("cat", "dog"):
     os.makedirs(os.path.join({directory!r}, c), exist_ok=True)
     for i in range({count} // 2):
-        base = r.integers(0, 255, size=(47, 63, 3)).astype(np.uint8)
-        im = Image.fromarray(base).resize((500, 375), Image.BICUBIC).filter(ImageFilter.DETAIL)
+        base = r.integers(0, 255, size=(-(-{height} // 8), -(-{width} // 8), 3)).astype(np.uint8)
+        im = Image.fromarray(base).resize(({width}, {height}), Image.BICUBIC).filter(ImageFilter.DETAIL)
         im.save(os.path.join({directory!r}, c, f"{{c}}.{{i}}.jpg"), quality=85)
 """
     return subprocess.run([sys.executable, "-c", script], capture_output=True).returncode == 0
 
 
-def pillow_decode_rate(directory, size, color):
+def pillow_decode_rate(directory, size, color, pattern="*/*.jpg"):
     """images/s of Pillow decoding the same files on one thread as it is best used for this: draft mode (a
     scaled JPEG decode), convert, resize BILINEAR."""
     height, width = map(int, size.split("x"))
     script = f"""
 import glob, time
 from PIL import Image
-files = sorted(glob.glob({directory!r} + "/*/*.jpg"))[:400]
+files = sorted(glob.glob({directory!r} + "/" + {pattern!r}))[:400]
 started = time.monotonic()
 for path in files:
     im = Image.open(path)
@@ -782,6 +840,102 @@ def measure_hosts(args, scratch):
     print_hosts(args, samples, train, rows, busy)
     if sweep:
         print_sweep(sweep)
+# ---------------------------------------------------------------- image folders (--folders)
+
+PEER_NAMES = {"torch": "PyTorch", "keras": "Keras"}
+
+
+def print_folder_decode(rows):
+    print()
+    print("decoding into the image cache: the first run's images/s (every core), Pillow's decode of the same files on one")
+    print("thread beside it; then a run that finds the cache current")
+    print(f"{'files':<32} {'target':<17} {'images/s':>9} {'Pillow 1 thread':>15} {'peak RSS':>9} {'cached run':>10}")
+    for (files, size, color), r in rows.items():
+        pillow = f"{r['pillow']:.0f}" if r["pillow"] else "n/a"
+        print(f"{files:<32} {size + ' ' + color:<17} {r['rate']:>9} {pillow:>15} {mb(r['rss']):>9} {r['cached_seconds']:>9.2f}s")
+
+
+def print_folder_epochs(samples, bp, peers, notes):
+    c, w, i = bp["cold"], bp["warm"], bp["idx"]
+    print()
+    print(f"one epoch of {FOLDER_MODEL} (batch {FOLDER_BATCH}) on {samples} Fashion-MNIST PNGs (28x28, 10 classes), "
+          "the files in the OS page cache")
+    print(" cold: the first epoch from the image files, nothing decoded before (Backprop: from launch, with its decode;")
+    print("       the peers: from listing the files, after Python and the library are loaded)")
+    print(" warm: the best later epoch (Backprop: of a run that finds its cache current, best of 2 epochs in each of 2 runs;")
+    print("       PyTorch: ImageFolder decodes every file again each epoch; Keras: from its .cache() in memory)")
+    print(f"{'system':<58} {'cold s':>7} {'samples/s':>9} {'warm s':>7} {'samples/s':>9}")
+
+    def row(name, cold, warm):
+        cold_text = (f"{cold:>7.2f} {samples / cold:>9.0f}") if cold else f"{'-':>7} {'-':>9}"
+        print(f"{name:<58} {cold_text} {warm:>7.2f} {samples / warm:>9.0f}")
+
+    row(f"Backprop folder:DIR, {FOLDER_THREADS} threads", c["first_epoch"], w["epoch"])
+    row(f"Backprop idx:DIR, the same images, {FOLDER_THREADS} threads", None, i["epoch"])
+    if "torch" in peers:
+        row(f"PyTorch ImageFolder + DataLoader({TORCH_LOADERS} workers), {plural(TORCH_FOLDER_THREADS, 'thread')}", *peers["torch"])
+    if "keras" in peers:
+        row(f"Keras image_dataset_from_directory + .cache(), {FOLDER_THREADS} threads", *peers["keras"])
+    print(f"Backprop, launch to first step: folder:DIR decoding {c['startup']:.2f} s, folder:DIR cached {w['startup']:.2f} s, "
+          f"idx:DIR (gzip'd) {i['startup']:.2f} s")
+    for note in notes:
+        print(f"note: {note}")
+
+
+def print_folder_targets(samples, bp, peers):
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    folder_rate, idx_rate = samples / bp["warm"]["epoch"], samples / bp["idx"]["epoch"]
+    print()
+    print("targets (image folders)")
+    print("1. a warm epoch from a folder as fast as the same images from IDX (within 5%): "
+          f"{folder_rate:.0f} vs {idx_rate:.0f} samples/s = {folder_rate / idx_rate:.2f}x  {verdict(folder_rate >= 0.95 * idx_rate)}")
+    fastest = min(((cold, name) for name, (cold, _) in peers.items()), default=None)
+    ours = bp["cold"]["first_epoch"]
+    if fastest is None:
+        print(f"2. a cold first epoch at least 2x the faster peer: {ours:.2f} s vs n/a (no peer ran)")
+    else:
+        print(f"2. a cold first epoch at least 2x the faster peer: {ours:.2f} s vs {fastest[0]:.2f} s "
+              f"({PEER_NAMES[fastest[1]]}) = {fastest[0] / ours:.1f}x  {verdict(fastest[0] >= 2 * ours)}")
+
+
+def measure_folders(args, scratch):
+    """--folders: decoding JPEG photos and 28x28 PNGs into the cache, then one epoch of FOLDER_MODEL from a folder of
+    Fashion-MNIST PNGs, cold and warm, with Backprop, PyTorch and Keras, and from the same images' IDX files."""
+    bp = Backprop(args.bin, scratch)
+    busy = cpu_busy_share()
+    photos, samples = (400, 2000) if args.quick else (2000, 6000)
+    print(f"scripts/bench --folders{' --quick' if args.quick else ''}: release build, {os.cpu_count()} cores ({cpu_name()})")
+    if busy >= 0.10:
+        print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the run: every figure is low")
+
+    fashion = os.path.join(scratch, "fashion")
+    made = subprocess.run([sys.executable, os.path.join(HERE, "..", "scripts", "fashion-mnist-folder"), fashion,
+                           "--source", args.fashion_mnist, "--limit", str(samples)], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise BenchError(f"scripts/fashion-mnist-folder failed: {(made.stderr.strip().splitlines() or ['?'])[-1]}")
+    pngs = os.path.join(fashion, "train")
+    jpegs = os.path.join(scratch, "photos256")
+    if not write_photos(jpegs, photos, 256, 256):
+        raise BenchError("Python's Pillow, which writes the photos, is not installed (scripts/setup --tests)")
+
+    rows = {}
+    for size, color in (("28x28", "grayscale"), ("128x128", "rgb")):
+        rows[f"{photos} JPEG photos, 256x256", size, color] = r = bp.decode(jpegs, size, color)
+        r["pillow"] = pillow_decode_rate(jpegs, size, color)
+    rows[f"{samples} PNGs, 28x28 (Fashion-MNIST)", "28x28", "grayscale"] = r = bp.decode(pngs, "28x28", "grayscale", classes=10)
+    r["pillow"] = pillow_decode_rate(pngs, "28x28", "grayscale", pattern="*/*.png")
+    print_folder_decode(rows)
+
+    # The peers read the folder first: they would take the cache's folder for an 11th class.
+    shutil.rmtree(os.path.join(pngs, ".backprop-cache"), ignore_errors=True)
+    peers = Peers(args, {}) if (args.torch_python or args.keras_python) else None
+    found = peers.folder(pngs) if peers else {}
+    notes = peers.notes if peers else ["no peer given (scripts/bench --folders installs PyTorch and TensorFlow)"]
+    mine = bp.folder_epochs(pngs, args.fashion_mnist, samples, rounds=2)
+    print_folder_epochs(samples, mine, found, notes)
+    print_folder_targets(samples, mine, found)
 
 
 # ---------------------------------------------------------------- main
@@ -798,6 +952,10 @@ def main():
     p.add_argument("--peers-note", action="append", default=[], help="a line to print under the peers' tables")
     p.add_argument("--hosts", action="store_true", help="only the cluster across network-namespace hosts (root)")
     p.add_argument("--sweep", action="store_true", help="with --hosts: also 1 to 3 worker hosts on 100 Mbit/s links, and bfloat16")
+    p.add_argument("--folders", action="store_true",
+                   help="only the image-folder bench: decoding into the cache, and epochs from a folder against the peers and IDX")
+    p.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist",
+                   help="--folders: Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist)")
     args = p.parse_args()
 
     small, large = (3000, 300) if args.quick else (12000, 1500)
@@ -807,6 +965,8 @@ def main():
     try:
         if args.hosts:
             measure_hosts(args, scratch)
+        elif args.folders:
+            measure_folders(args, scratch)
         else:
             measure_and_print(args, samples, scratch)
         return 0

@@ -15,11 +15,19 @@ with --ddp, PyTorch DDP (gloo, --procs processes, one thread each, global batch 
 
     ddp <model> <global_batch> <procs> <samples_per_second> <largest_rank_peak_rss_kb>
 
+with --folder DIR, the model trains from a folder of image files, one subfolder per class, read as
+torchvision's documentation shows: `datasets.ImageFolder` (Pillow decodes each file, converted to
+grayscale and resized to 28x28, bilinear) and a shuffling `DataLoader` with --workers worker
+processes, kept between epochs. Every epoch decodes every file again (ImageFolder caches nothing);
+the first epoch's seconds count from the ImageFolder's construction, which lists the files:
+
+    folder <model> <batch> <threads> <samples> <first_epoch_seconds> <best_later_epoch_seconds>
+
 Peak RSS is the process's own (getrusage ru_maxrss) at the end of its runs, so an eager
 process that trains several models and batches reports the peak over all of them.
 
-The batches are contiguous slices of the in-memory tensors (no DataLoader, no per-step
-gather), the cheapest way to feed PyTorch, so these are its best figures.
+Outside --folder, the batches are contiguous slices of the in-memory tensors (no DataLoader, no
+per-step gather), the cheapest way to feed PyTorch, so these are its best figures.
 """
 import argparse
 import os
@@ -146,6 +154,53 @@ def run_ddp(args):
     print(f"ddp {args.models[0]} {args.global_batch} {args.procs} {rate:.0f} {rss}", flush=True)
 
 
+def import_torchvision():
+    """torchvision, whose datasets and transforms are pure Python over Pillow. PyPI's torchvision is
+    built against CUDA torch; beside the CPU-only torch its C++ ops do not load, and then its import
+    fails registering shapes for two of them (torchvision::nms, qnms) that were never defined.
+    Defining those two (never called here) lets the rest import."""
+    try:
+        import torchvision
+    except RuntimeError as error:
+        if "torchvision::nms" not in str(error):
+            raise
+        for name in [m for m in sys.modules if m.startswith("torchvision")]:
+            del sys.modules[name]
+        ops = torch.library.Library("torchvision", "DEF")
+        for op in ("nms", "qnms"):
+            ops.define(op + "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import_torchvision.ops = ops  # the definitions live as long as this Library object
+        import torchvision
+    return torchvision
+
+
+def run_folder(args):
+    torchvision = import_torchvision()
+    from torchvision import datasets, transforms
+
+    torch.manual_seed(1)
+    torch.set_num_threads(args.threads)
+    name, batch = args.models[0], args.batches[0]
+    started = time.perf_counter()
+    data = datasets.ImageFolder(args.folder, transform=transforms.Compose(
+        [transforms.Grayscale(1), transforms.Resize((28, 28)), transforms.ToTensor()]))
+    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=args.workers,
+                                         persistent_workers=args.workers > 0)
+    model, loss_fn = make_model(name)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    seconds = []
+    for _ in range(args.epochs):
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y.float()[:, None] if name == "seed-cnn" else y)
+            loss.backward()
+            opt.step()
+        now = time.perf_counter()
+        seconds.append(now - started)
+        started = now
+    print(f"folder {name} {batch} {args.threads} {len(data)} {seconds[0]:.3f} {min(seconds[1:]):.3f}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--models", nargs="+", default=["seed-cnn", "mnist-cnn"])
@@ -157,8 +212,13 @@ def main():
     p.add_argument("--ddp", action="store_true")
     p.add_argument("--procs", type=int, default=2, help="DDP processes")
     p.add_argument("--global-batch", type=int, default=64)
+    p.add_argument("--folder", help="train from this folder of images (one subfolder per class) through ImageFolder")
+    p.add_argument("--workers", type=int, default=2, help="--folder: the DataLoader's worker processes")
+    p.add_argument("--epochs", type=int, default=3, help="--folder: epochs, the first timed apart from the best of the rest")
     args = p.parse_args()
-    if args.ddp:
+    if args.folder:
+        run_folder(args)
+    elif args.ddp:
         run_ddp(args)
     else:
         run_eager(args)
