@@ -176,7 +176,7 @@ class Backprop:
     def decode(self, folder, size, color, classes=2):
         """images/s of the first decode of `folder` into its cache (the progress line's last figure) and its
         peak RSS, then the wall seconds and peak RSS of a run that finds the cache current."""
-        shutil.rmtree(os.path.join(folder, ".backprop-cache"), ignore_errors=True)
+        shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(folder)), ".backprop-cache"), ignore_errors=True)
         results = []
         for attempt in ("decode", "cached"):
             d = self.run_dir(f"folder-{size}-{color}-{attempt}")
@@ -212,7 +212,7 @@ class Backprop:
                 best = min(float(row["seconds"]) for row in csv.DictReader(f))
             return {"first_epoch": first_epoch - launched, "startup": first_step - launched, "epoch": best}
 
-        shutil.rmtree(os.path.join(folder, ".backprop-cache"), ignore_errors=True)
+        shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(folder)), ".backprop-cache"), ignore_errors=True)
         cold = run("folder-cold", "folder:" + folder, 1)
         warm, from_idx = [], []
         for _ in range(rounds):
@@ -928,8 +928,8 @@ def measure_folders(args, scratch):
     r["pillow"] = pillow_decode_rate(pngs, "28x28", "grayscale", pattern="*/*.png")
     print_folder_decode(rows)
 
-    # The peers read the folder first: they would take the cache's folder for an 11th class.
-    shutil.rmtree(os.path.join(pngs, ".backprop-cache"), ignore_errors=True)
+    # The peers read the folder first, before Backprop has a cache of it.
+    shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(pngs)), ".backprop-cache"), ignore_errors=True)
     peers = Peers(args, {}) if (args.torch_python or args.keras_python) else None
     found = peers.folder(pngs) if peers else {}
     notes = peers.notes if peers else ["no peer given (scripts/bench --folders installs PyTorch and TensorFlow)"]

@@ -26,8 +26,9 @@ public struct FolderReport: Sendable, Equatable {
 /// Loads a folder of JPEG and PNG images (see `ImageFolder` for the layout) through its image cache.
 ///
 /// The first use decodes every file once, on all cores, into a cache file (see `ImageCache`):
-/// `DIR/.backprop-cache/<H>x<W>-<color>.images`, or, when DIR cannot be written, the same name under
-/// `/tmp/backprop-cache-<uid>/<hash of DIR>/`. Later loads, in this process or any other on the
+/// `<parent of DIR>/.backprop-cache/<name of DIR>-<hash of DIR>/<H>x<W>-<color>.images` — beside the
+/// folder, not in it, so that other tools reading DIR's class folders do not take the cache for a
+/// class — or, when that cannot be written, the same name under `/tmp/backprop-cache-<uid>/<hash of DIR>/`. Later loads, in this process or any other on the
 /// machine, find the cache current (same decoder, size, colour and files, by path, size and time)
 /// and map it read-only; a folder that changed is decoded again, except for the unchanged files,
 /// whose pixels are copied from the old cache. A lock file beside the cache makes concurrent
@@ -75,6 +76,14 @@ enum FolderDataset {
         return (train, test, folder.classNames, report)
     }
 
+    /// `<parent>/.backprop-cache/<name>-<hash>` for the folder `<parent>/<name>` (an absolute path).
+    static func besideFolder(_ root: String) -> String {
+        let slash = root.lastIndex(of: "/") ?? root.startIndex
+        let parent = slash == root.startIndex ? "/" : String(root[..<slash])
+        let name = root[slash...].drop { $0 == "/" }
+        return ImageFolder.join(ImageFolder.join(parent, ".backprop-cache"), "\(name.isEmpty ? "root" : String(name))-\(hash(root))")
+    }
+
     /// The current cache of `folder`, decoding what it lacks; the number of files decoded.
     private static func cached(
         _ folder: ImageFolder, format: ImageFormat, cacheDirectory: String?,
@@ -82,7 +91,7 @@ enum FolderDataset {
     ) throws(DatasetError) -> (ImageCache, Int) {
         let name = "\(format.height)x\(format.width)-\(format.color.rawValue).images"
         let candidates = cacheDirectory.map { [ImageFolder.absolutePath($0)] } ?? [
-            ImageFolder.join(folder.root, ".backprop-cache"),
+            besideFolder(folder.root),
             "/tmp/backprop-cache-\(getuid())/\(hash(folder.root))",
         ]
         var failure: DatasetError?

@@ -45,7 +45,8 @@ struct Train: ParsableCommand {
             }
             let result = try LocalTrainer(run: run, directory: directory, start: state, threads: threads, sink: EventFanOut(sinks)).train()
             if quiet {
-                print("test: loss \(fixed(result.testLoss)) - accuracy \(fixed(result.testAccuracy))")
+                print(run.test.count == 0 ? "test: no test set"
+                      : "test: loss \(fixed(result.testLoss)) - accuracy \(fixed(result.testAccuracy))")
             }
         }
     }
