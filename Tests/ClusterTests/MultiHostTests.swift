@@ -1,24 +1,42 @@
 import Foundation
+import TrainingLog
 import XCTest
 
 /// A server and its workers on separate hosts — network namespaces on a bridge (`scripts/hosts`) —
 /// over TCP with CurveZMQ keys. A link cut, a lossy link and a 1 Mbit/s link each leave the final
 /// weights exactly as `backprop train`'s. Root only, as CI runs them; skipped otherwise.
 final class MultiHostTests: XCTestCase {
+    /// Three workers on three other hosts, each logging into a directory of its own: the weights are
+    /// `backprop train`'s, and the server's run directory alone tells each worker's steps, samples and bytes.
     func testWorkersOnOtherHostsTrainExactlyAsOneProcess() throws {
         let run = SmallRun(trainLimit: 1_500, epochs: 1)
-        let hosts = try NamespaceHosts(self, count: 3)
+        let hosts = try NamespaceHosts(self, count: 4)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
-        let cluster = try HostCluster(self, hosts: hosts, workers: 2, workersMin: 2, flags: run.flags, workerTimeout: 5)
+        let cluster = try HostCluster(self, hosts: hosts, workers: 3, workersMin: 3, flags: run.flags, workerTimeout: 5)
         XCTAssertEqual(cluster.endpoint.hasPrefix("tcp://\(hosts.address(1)):"), true, cluster.endpoint)
-        let workers = [try cluster.addWorker(on: 2, key: 1), try cluster.addWorker(on: 3, key: 2)]
+        let elsewhere = NSTemporaryDirectory() + "backprop-worker-logs-" + UUID().uuidString
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: elsewhere) }
+        let workers = try (1...3).map { k in
+            let directory = elsewhere + "/worker-host-\(k)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            return try cluster.addWorker(on: k + 1, key: k, ["--log-dir", directory])
+        }
         XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
         XCTAssertEqual(cluster.checkpoint, reference, "the weights differ from backprop train's")
+        let names = try FileManager.default.contentsOfDirectory(atPath: cluster.runDirectory)
+        XCTAssertFalse(names.contains { $0.hasPrefix("worker-") }, "a worker logged into the server's run directory: \(names)")
+        let report = RunReport(reader: try RunLogReader.read(cluster.runDirectory))
         for worker in workers {
             XCTAssertEqual(worker.wait(timeout: 15), 0, worker.output)
             let id = try XCTUnwrap(cluster.workerID(pid: worker.pid))
-            XCTAssertFalse(cluster.workerSteps(id).isEmpty, "worker \(id) computed nothing")
+            let logged = try XCTUnwrap(report.log.workers[id], "backprop logs does not know worker \(id)")
+            XCTAssertEqual(logged.steps, cluster.workerSteps(id).count)
+            XCTAssertGreaterThan(logged.steps, 0, "worker \(id) computed nothing")
+            XCTAssertGreaterThan(logged.samples, 0)
+            XCTAssertGreaterThan(logged.bytesSent, 5_729 * 4, "worker \(id)'s bytes are not in the server's run")
+            XCTAssertGreaterThan(logged.bytesReceived, 5_729 * 4)
         }
+        XCTAssertTrue(report.render().contains("worker"), report.render())
     }
 
     /// The worker's link goes down past the server's --worker-timeout: the server drops it and hands its
