@@ -83,6 +83,25 @@ private func clusterContext(environment: [String: String], name: String) throws 
                           interrupted: { StopSignal.requested })
 }
 
+/// The run `given` names (nil: runs/current) and a context with the run's own launcher: a `SlurmLauncher` when
+/// cluster/slurm/backprop.sbatch started it (its cluster.txt says launcher=slurm), else the local one.
+/// `partition` is for worker jobs, so it is a usage error for a local run.
+func locateRun(_ given: String?, in context: ClusterContext, partition: String? = nil) throws -> (ClusterContext, ClusterRun) {
+    let directory = try RunLocator(context).directory(given)
+    guard SlurmLauncher.records(directory) else {
+        if partition != nil { throw ClusterCommandError.usage("--partition is for runs on Slurm; \(context.show(directory.directory)) runs on this machine") }
+        return (context, try RunLocator(context).locate(given))
+    }
+    for tool in ["squeue", "scontrol", "scancel", "sbatch"] where SlurmTools.find(tool) == nil {
+        throw ClusterCommandError.failure("\(tool) not found on PATH: \(context.show(directory.directory)) is a run on Slurm, and this machine has no Slurm client tools")
+    }
+    let binaries = (context.launcher as? LocalLauncher)?.binaries ?? executableDirectory()
+    let script = (context.settings.repository as NSString).appendingPathComponent("cluster/slurm/worker.sbatch")
+    let slurm = SlurmLauncher(binaries: binaries, workerScript: script, partition: partition)
+    let slurmContext = context.with(launcher: slurm)
+    return (slurmContext, try RunLocator(slurmContext).locate(given))
+}
+
 /// A number of seconds from the environment variable `name`, if set.
 private func seconds(_ environment: [String: String], _ name: String) throws -> Double? {
     guard let text = environment[name], !text.isEmpty else { return nil }
@@ -93,7 +112,7 @@ private func seconds(_ environment: [String: String], _ name: String) throws -> 
 }
 
 /// The directory of this executable, where `backprop-server` and `backprop-worker` are built beside it.
-private func executableDirectory() -> String {
+func executableDirectory() -> String {
     let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return ((path as NSString).deletingLastPathComponent as NSString).standardizingPath
 }
