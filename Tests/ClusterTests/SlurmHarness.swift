@@ -83,7 +83,7 @@ final class LocalSlurm {
     }
 
     func stop() {
-        _ = try? runCommand("/bin/bash", [repository.appendingPathComponent("scripts/slurm-local").path, "down", directory], timeout: 60)
+        _ = try? runCommand("/bin/bash", [repository.appendingPathComponent("scripts/slurm-local").path, "down", directory], timeout: 300)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
