@@ -119,6 +119,13 @@ final class LocalSlurm {
     /// The job's state (`PENDING`, `RUNNING`, `COMPLETED`, …), or "" when Slurm does not know it.
     func state(_ id: String) -> String { job(id)["JobState"] ?? "" }
 
+    /// The job's state as `squeue` shows it: `COMPLETING` while any of its processes remain (where `scontrol` may
+    /// already say `PENDING` for a requeued job), "" when squeue does not list it.
+    func queueState(_ id: String) -> String {
+        guard let result = try? tool("squeue", ["-h", "-t", "all", "-o", "%T", "-j", id]), result.status == 0 else { return "" }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Polls every 0.2 s until the job's fields satisfy `done`, at most `timeout` seconds; returns the last fields.
     @discardableResult
     func waitForJob(_ id: String, timeout: Double = 120, until done: ([String: String]) -> Bool) -> [String: String]? {

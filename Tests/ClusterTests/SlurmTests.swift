@@ -178,11 +178,13 @@ final class SlurmTests: XCTestCase {
         XCTAssertTrue(waitForEvent(in: serverLog(run)) {
             $0["event"] as? String == "failed" && ($0["reason"] as? String ?? "").hasPrefix("stopped by a signal")
         }, "the server did not stop as asked")
-        XCTAssertNotNil(slurm.waitForJob(job, timeout: 60) { $0["JobState"] == "PENDING" }, "the job was not requeued")
+        // Pending in squeue: requeued, and every process of the first run has ended.
+        XCTAssertTrue(waitUntil(timeout: 60) { slurm.queueState(job) == "PENDING" }, "the job was not requeued")
         XCTAssertEqual(count("summary", in: run), 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
-        // Slurm holds a requeued job for a while (its BeginTime); let it start now.
-        XCTAssertEqual(try slurm.tool("scontrol", ["update", "JobId=\(job)", "StartTime=now"]).status, 0)
+        // Slurm holds a requeued job for about two minutes (its BeginTime); let it start in two seconds. Not at once:
+        // slurmd refuses ("Job credential revoked") a launch whose credential is from the same second as the revocation.
+        XCTAssertEqual(try slurm.tool("scontrol", ["update", "JobId=\(job)", "StartTime=now+2"]).status, 0)
 
         let end = try XCTUnwrap(slurm.waitForEnd(job, timeout: 300), "the requeued job did not end")
         let output = (try? String(contentsOfFile: root + "/slurm-\(job).out", encoding: .utf8)) ?? ""
