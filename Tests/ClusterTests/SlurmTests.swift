@@ -173,6 +173,8 @@ final class SlurmTests: XCTestCase {
                       "training did not reach step 30")
 
         // Preempt: Slurm sends SIGTERM to the job's processes and puts it back in the queue.
+        let start = Date()
+        let elapsed = { String(format: "%.1f s", Date().timeIntervalSince(start)) }
         let requeued = try slurm.tool("scontrol", ["requeue", job])
         XCTAssertEqual(requeued.status, 0, requeued.output)
         XCTAssertTrue(waitForEvent(in: serverLog(run)) {
@@ -180,13 +182,18 @@ final class SlurmTests: XCTestCase {
         }, "the server did not stop as asked")
         // Pending in squeue: requeued, and every process of the first run has ended.
         XCTAssertTrue(waitUntil(timeout: 60) { slurm.queueState(job) == "PENDING" }, "the job was not requeued")
-        XCTAssertEqual(count("summary", in: run), 0)
+        print("slurm: requeued job \(job) pending after \(elapsed())")
         XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
         // Slurm holds a requeued job for about two minutes (its BeginTime); let it start in two seconds. Not at once:
         // slurmd refuses ("Job credential revoked") a launch whose credential is from the same second as the revocation.
         XCTAssertEqual(try slurm.tool("scontrol", ["update", "JobId=\(job)", "StartTime=now+2"]).status, 0)
 
+        XCTAssertTrue(waitUntil(timeout: 60) { slurm.queueState(job) == "RUNNING" }, "the requeued job did not start")
+        print("slurm: requeued job \(job) running again after \(elapsed())")
+        XCTAssertTrue(waitForEvent(in: serverLog(run)) { _ in self.count("run_started", in: run) == 2 && self.count("step", in: run) > 0 })
+        print("slurm: resumed server of job \(job) trains after \(elapsed())")
         let end = try XCTUnwrap(slurm.waitForEnd(job, timeout: 300), "the requeued job did not end")
+        print("slurm: requeued job \(job) ended after \(elapsed())")
         let output = (try? String(contentsOfFile: root + "/slurm-\(job).out", encoding: .utf8)) ?? ""
         XCTAssertEqual(end["JobState"], "COMPLETED", output)
         XCTAssertEqual(end["Restarts"], "1")
