@@ -208,6 +208,64 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(slurm.waitForEnd(worker, timeout: 60)?["ExitCode"], "0:0")
     }
 
+    func testTimeLimitWarningRequeuesTheJobItself() throws {
+        let slurm = try slurm()
+        var small = SmallRun()
+        small.trainLimit = 2_000
+        small.epochs = 6
+        let run = root + "/run"
+        let job = try slurm.submit(["-N", "1", "-n", "3", "-O", batchScript, "--run-dir", run] + small.flags, from: root)
+        cancelAtTeardown(slurm) { [job] in [job] }
+        XCTAssertTrue(waitForEvent(in: serverLog(run)) { $0["event"] as? String == "step" && ($0["global_step"] as? Int ?? 0) >= 30 },
+                      "training did not reach step 30")
+        // What --signal=TERM@60 does before a time limit: SIGTERM to the job's steps, not to the batch script.
+        XCTAssertEqual(try slurm.tool("scancel", ["--signal=TERM", job]).status, 0)
+        XCTAssertTrue(waitUntil(timeout: 60) { slurm.queueState(job) == "PENDING" }, "the job did not requeue itself")
+        let output = { (try? String(contentsOfFile: self.root + "/slurm-\(job).out", encoding: .utf8)) ?? "" }
+        XCTAssertTrue(output().contains("the server stopped at a checkpoint before the time limit; requeueing job \(job) to continue"), output())
+        XCTAssertEqual(try slurm.tool("scontrol", ["update", "JobId=\(job)", "StartTime=now+2"]).status, 0)
+        let end = try XCTUnwrap(slurm.waitForEnd(job, timeout: 300), "the requeued job did not end")
+        XCTAssertEqual(end["JobState"], "COMPLETED", output())
+        XCTAssertEqual(end["Restarts"], "1")
+        let checkpoint = try XCTUnwrap(FileManager.default.contents(atPath: run + "/checkpoint.safetensors"))
+        XCTAssertEqual(checkpoint, try referenceCheckpoint(small.config), "the resumed run's weights differ from backprop train's")
+    }
+
+    // MARK: - Stopping
+
+    func testStopCancelsTheWorkerJobsThenTheServersJob() throws {
+        let slurm = try slurm()
+        var small = SmallRun()
+        small.trainLimit = 2_000
+        small.epochs = 200
+        let run = root + "/run"
+        let job = try slurm.submit(["-N", "1", "-n", "2", "-O", batchScript, "--run-dir", run] + small.flags, from: root)
+        var jobs = [job]
+        cancelAtTeardown(slurm) { jobs }
+        XCTAssertTrue(waitForEvent(in: serverLog(run)) { $0["event"] as? String == "step" }, "training did not start")
+        XCTAssertEqual(try backprop(["cluster", "scale", "2", run], slurm).status, 0)
+        let worker = try XCTUnwrap(try? String(contentsOfFile: run + "/slurm/worker-2.job", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
+        jobs.append(worker)
+        XCTAssertTrue(waitForEvent(in: serverLog(run)) { $0["event"] as? String == "step" && ($0["workers"] as? Int) == 2 },
+                      "the worker job did not join")
+
+        let stopped = try backprop(["cluster", "stop", run], slurm)
+        XCTAssertEqual(stopped.status, 0, stopped.output)
+        XCTAssertTrue(stopped.output.contains("cluster: stopping worker-2 server in run\n"), stopped.output)
+        XCTAssertTrue(stopped.output.contains("cluster: worker-2 (job \(worker)): stopped"), stopped.output)
+        XCTAssertTrue(stopped.output.contains("cluster: server (job \(job)): stopped"), stopped.output)
+        XCTAssertEqual(slurm.state(job), "CANCELLED", "a stopped job is cancelled, not requeued")
+        XCTAssertEqual(slurm.job(job)["Restarts"], "0")
+        XCTAssertTrue(waitForEvent(in: serverLog(run)) {
+            $0["event"] as? String == "failed" && ($0["reason"] as? String ?? "").hasPrefix("stopped by a signal")
+        }, "the server did not stop at a checkpoint")
+        let status = try backprop(["cluster", "status", run], slurm)
+        XCTAssertTrue(status.output.contains("state:    stopped by a signal"), status.output)
+        let waited = try backprop(["cluster", "wait", run], slurm)
+        XCTAssertEqual(waited.status, 1, waited.output)
+        XCTAssertTrue(waited.output.contains("training did not finish"), waited.output)
+    }
+
     // MARK: - Bad input
 
     func testAJobWithOneTaskHasNoRoomForAWorker() throws {
