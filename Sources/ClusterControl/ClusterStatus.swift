@@ -39,7 +39,7 @@ public struct ClusterStatus {
             out.append(row(.worker(k), alive))
         }
         out += launcher.statusNotes(in: run)
-        out.append("  (\(running) worker process(es) running)")
+        out.append("  (\(running) worker \(launcher is LocalLauncher ? "process(es)" : "job(s)") running)")
         return out + training(run, serverRuns: serverRuns)
     }
 

@@ -116,7 +116,7 @@ public struct SlurmJob: Sendable, Equatable {
     /// `RUNNING on node1`, `PENDING (Resources)`, `COMPLETED (exit 0)`.
     public var text: String {
         var out = state
-        if state == "PENDING" || (reason != "None" && !reason.isEmpty && !isActive) { out += " (\(reason))" }
+        if reason != "None" && !reason.isEmpty && (state == "PENDING" || !isActive) { out += " (\(reason))" }
         if isActive && state != "PENDING" && !nodes.isEmpty { out += " on \(nodes)" }
         if !isActive, let exitCode { out += " (exit \(exitCode))" }
         if let restarts, restarts > 0 { out += ", requeued \(restarts)x" }

@@ -6,12 +6,14 @@ import Foundation
 struct Cluster: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Start, watch, scale and stop a parameter server and its workers on this machine.",
+        abstract: "Start, watch, scale and stop a parameter server and its workers on this machine, or on Slurm.",
         discussion: """
             Each process runs detached in the background with its console log in the run directory \
             (runs/cluster-<date>-<time>/; runs/current points at the latest). Settings come from a cluster \
             definition (cluster/local.conf by default; see cluster/README.md); server flags after -- override it. \
-            RUN is a run directory (a path, or a name under runs/); default runs/current.
+            RUN is a run directory (a path, or a name under runs/); default runs/current. A run that \
+            cluster/slurm/backprop.sbatch started is driven through Slurm: status, scale (worker jobs, --partition), \
+            logs, wait and stop ask squeue, scontrol, sbatch and scancel.
 
             Exit codes: 2 for a usage error (a bad flag or definition), 1 for a failure; run, wait and logs -f \
             exit 0 iff training finished, chaos iff it finished with the weights of an undisturbed run.
