@@ -336,6 +336,12 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(unresolved.output, "backprop.sbatch: cannot resolve the server's node 'no-such-node-bp1' (first of SLURM_JOB_NODELIST=no-such-node-bp[1-2]) to an IPv4 address; give one with --host ADDRESS\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/runs"), "a refused job made a run directory")
 
+        // A multi-node job whose first node is a loopback address to itself: the other nodes could not reach it.
+        job["SLURM_JOB_NODELIST"] = "localhost,node-b"
+        let loopback = try runCommand("/bin/bash", [batchScript], environment: job, replacing: true, directory: root)
+        XCTAssertEqual(loopback.status, 1, loopback.output)
+        XCTAssertEqual(loopback.output, "backprop.sbatch: the server's node 'localhost' resolves to 127.0.0.1, a loopback address the other 1 node(s) cannot reach; give its network address with --host ADDRESS\n")
+
         // backprop cluster on a Slurm run, without Slurm's tools.
         let run = root + "/slurm-run"
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
