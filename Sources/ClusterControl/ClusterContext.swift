@@ -17,6 +17,11 @@ public struct ClusterContext {
         self.interrupted = interrupted
     }
 
+    /// The same context with another launcher (the one a run's records call for).
+    public func with(launcher: any ClusterLauncher) -> ClusterContext {
+        ClusterContext(settings: settings, launcher: launcher, console: console, interrupted: interrupted)
+    }
+
     /// `path` as messages show it.
     public func show(_ path: String) -> String { settings.show(path) }
 

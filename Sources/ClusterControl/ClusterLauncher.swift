@@ -39,9 +39,20 @@ public protocol ClusterLauncher: AnyObject {
 
     /// How `member` exited (128 + the signal for a killed process), when this launcher saw it end.
     func exitStatus(of member: ClusterMember, in run: ClusterRun) -> Int32?
+
+    /// The state of `member` in words, when the launcher knows more than running or exited (a scheduler's job
+    /// state: `PENDING (Resources)`, `RUNNING on node3`); nil otherwise.
+    func state(of member: ClusterMember, in run: ClusterRun) -> String?
+
+    /// Lines `status` adds after the processes (what runs where beyond the members, where the scheduler's output is).
+    func statusNotes(in run: ClusterRun) -> [String]
 }
 
 extension ClusterLauncher {
+    public func state(of member: ClusterMember, in run: ClusterRun) -> String? { nil }
+
+    public func statusNotes(in run: ClusterRun) -> [String] { [] }
+
     /// The recorded workers that are running.
     public func runningWorkers(in run: ClusterRun) -> [Int] {
         recordedWorkers(in: run).filter { isRunning(.worker($0), in: run) }

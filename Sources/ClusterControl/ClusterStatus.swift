@@ -17,7 +17,7 @@ public struct ClusterStatus {
         let serverRuns = launcher.isRunning(.server, in: run)
         if serverRuns {
             out.append("endpoint: \(run.endpoint ?? "(none yet)")")
-            if let local = run.localEndpoint { out.append("local:    \(local) (the workers started here use it)") }
+            if let local = run.localEndpoint, launcher is LocalLauncher { out.append("local:    \(local) (the workers started here use it)") }
         } else if run.isFinished {
             out.append("endpoint: (server exited: training finished)")
         } else if run.exists("server.jsonl") {
@@ -28,7 +28,8 @@ public struct ClusterStatus {
         out.append("processes:")
         let handle = { (member: ClusterMember) in launcher.handle(of: member, in: run) ?? "?" }
         func row(_ member: ClusterMember, _ running: Bool) -> String {
-            "  " + Self.padded(member.description, 10) + " \(launcher.handleName) " + Self.padded(handle(member), 8) + " " + (running ? "running" : "exited")
+            "  " + Self.padded(member.description, 10) + " \(launcher.handleName) " + Self.padded(handle(member), 8) + " "
+                + (launcher.state(of: member, in: run) ?? (running ? "running" : "exited"))
         }
         out.append(row(.server, serverRuns))
         var running = 0
@@ -37,7 +38,8 @@ public struct ClusterStatus {
             if alive { running += 1 }
             out.append(row(.worker(k), alive))
         }
-        out.append("  (\(running) worker process(es) running)")
+        out += launcher.statusNotes(in: run)
+        out.append("  (\(running) worker \(launcher is LocalLauncher ? "process(es)" : "job(s)") running)")
         return out + training(run, serverRuns: serverRuns)
     }
 

@@ -9,6 +9,16 @@ public struct RunLocator {
 
     /// The run `given` names (nil: the current one); fails with one line when there is none or it is no cluster run.
     public func locate(_ given: String?) throws -> ClusterRun {
+        let run = try directory(given)
+        guard context.launcher.holdsRecords(run) else {
+            throw ClusterCommandError.failure("\(context.show(run.directory)) is not a cluster run (it has no pids/ directory)")
+        }
+        return run
+    }
+
+    /// The run directory `given` names (nil: the current one), whoever's records it holds; fails with one line when
+    /// there is none.
+    public func directory(_ given: String?) throws -> ClusterRun {
         let settings = context.settings
         let path: String
         if let given {
@@ -31,11 +41,7 @@ public struct RunLocator {
               let canonical = ClusterSettings.canonical(path) else {
             throw ClusterCommandError.failure("not a directory: \(given ?? path)")
         }
-        let run = ClusterRun(directory: canonical)
-        guard context.launcher.holdsRecords(run) else {
-            throw ClusterCommandError.failure("\(context.show(canonical)) is not a cluster run (it has no pids/ directory)")
-        }
-        return run
+        return ClusterRun(directory: canonical)
     }
 
     /// The current run, if the `current` link points at a cluster run.

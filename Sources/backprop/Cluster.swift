@@ -6,12 +6,14 @@ import Foundation
 struct Cluster: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Start, watch, scale and stop a parameter server and its workers on this machine.",
+        abstract: "Start, watch, scale and stop a parameter server and its workers on this machine, or on Slurm.",
         discussion: """
             Each process runs detached in the background with its console log in the run directory \
             (runs/cluster-<date>-<time>/; runs/current points at the latest). Settings come from a cluster \
             definition (cluster/local.conf by default; see cluster/README.md); server flags after -- override it. \
-            RUN is a run directory (a path, or a name under runs/); default runs/current.
+            RUN is a run directory (a path, or a name under runs/); default runs/current. A run that \
+            cluster/slurm/backprop.sbatch started is driven through Slurm: status, scale (worker jobs, --partition), \
+            logs, wait and stop ask squeue, scontrol, sbatch and scancel.
 
             Exit codes: 2 for a usage error (a bad flag or definition), 1 for a failure; run, wait and logs -f \
             exit 0 iff training finished, chaos iff it finished with the weights of an undisturbed run.
@@ -83,6 +85,25 @@ private func clusterContext(environment: [String: String], name: String) throws 
                           interrupted: { StopSignal.requested })
 }
 
+/// The run `given` names (nil: runs/current) and a context with the run's own launcher: a `SlurmLauncher` when
+/// cluster/slurm/backprop.sbatch started it (its cluster.txt says launcher=slurm), else the local one.
+/// `partition` is for worker jobs, so it is a usage error for a local run.
+func locateRun(_ given: String?, in context: ClusterContext, partition: String? = nil) throws -> (ClusterContext, ClusterRun) {
+    let directory = try RunLocator(context).directory(given)
+    guard SlurmLauncher.records(directory) else {
+        if partition != nil { throw ClusterCommandError.usage("--partition is for runs on Slurm; \(context.show(directory.directory)) runs on this machine") }
+        return (context, try RunLocator(context).locate(given))
+    }
+    for tool in ["squeue", "scontrol", "scancel", "sbatch"] where SlurmTools.find(tool) == nil {
+        throw ClusterCommandError.failure("\(tool) not found on PATH: \(context.show(directory.directory)) is a run on Slurm, and this machine has no Slurm client tools")
+    }
+    let binaries = (context.launcher as? LocalLauncher)?.binaries ?? executableDirectory()
+    let script = (context.settings.repository as NSString).appendingPathComponent("cluster/slurm/worker.sbatch")
+    let slurm = SlurmLauncher(binaries: binaries, workerScript: script, partition: partition)
+    let slurmContext = context.with(launcher: slurm)
+    return (slurmContext, try RunLocator(slurmContext).locate(given))
+}
+
 /// A number of seconds from the environment variable `name`, if set.
 private func seconds(_ environment: [String: String], _ name: String) throws -> Double? {
     guard let text = environment[name], !text.isEmpty else { return nil }
@@ -93,7 +114,7 @@ private func seconds(_ environment: [String: String], _ name: String) throws -> 
 }
 
 /// The directory of this executable, where `backprop-server` and `backprop-worker` are built beside it.
-private func executableDirectory() -> String {
+func executableDirectory() -> String {
     let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return ((path as NSString).deletingLastPathComponent as NSString).standardizingPath
 }

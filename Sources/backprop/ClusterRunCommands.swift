@@ -13,7 +13,7 @@ struct ClusterStatusCommand: ParsableCommand {
 
     func run() throws {
         try runCluster(stoppable: false) { context in
-            let found = try RunLocator(context).locate(runDirectory)
+            let (context, found) = try locateRun(runDirectory, in: context)
             ClusterStatus(context).lines(found).forEach { context.console.result($0) }
         }
     }
@@ -31,13 +31,22 @@ struct ClusterScale: ParsableCommand {
     @Argument(help: ArgumentHelp("Run directory (default: runs/current).", valueName: "RUN"))
     var runDirectory: String?
 
+    @Option(help: ArgumentHelp("For a run on Slurm: the partition to submit worker jobs to (a spot or preemptible one).", valueName: "NAME"))
+    var partition: String?
+
     func validate() throws {
         guard workers >= 0 else { throw ValidationError("scale needs a whole number of workers >= 0, got \(workers)") }
+        if let partition, partition.isEmpty { throw ValidationError("--partition needs a partition name") }
     }
 
     func run() throws {
         try runCluster(stoppable: false) { context in
-            try ClusterScaler(context).scale(try RunLocator(context).locate(runDirectory), to: workers)
+            let (context, found) = try locateRun(runDirectory, in: context, partition: partition)
+            if let slurm = context.launcher as? SlurmLauncher {
+                try SlurmScaler(context, launcher: slurm).scale(found, to: workers)
+            } else {
+                try ClusterScaler(context).scale(found, to: workers)
+            }
         }
     }
 }
@@ -56,7 +65,7 @@ struct ClusterLogs: ParsableCommand {
 
     func run() throws {
         try runCluster(stoppable: false) { context in
-            let found = try RunLocator(context).locate(runDirectory)
+            let (context, found) = try locateRun(runDirectory, in: context)
             var outcome: Error?
             do {
                 let logs = try Logs.parse((follow ? ["--follow"] : []) + [found.directory])
@@ -64,7 +73,19 @@ struct ClusterLogs: ParsableCommand {
             } catch {
                 outcome = error
             }
-            let consoles = context.launcher.recordedWorkers(in: found).map { "worker-\($0).log" }.filter(found.exists)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: found.directory)) ?? []
+            let consoles = names.compactMap { name -> ClusterMember? in
+                guard name.hasSuffix(".log") else { return nil }
+                return ClusterMember(name: String(name.dropLast(4)))
+            }.filter { $0 != .server }.sorted().map(\.logName)
+            if let slurm = context.launcher as? SlurmLauncher {
+                for member in [ClusterMember.server] + slurm.recordedWorkers(in: found).map(ClusterMember.worker) {
+                    let job = slurm.handle(of: member, in: found) ?? "?"
+                    let what = member == .server ? "server's job" : "\(member)'s job"
+                    context.console.say("slurm: the \(what) \(job): \(slurm.state(of: member, in: found) ?? "?")")
+                }
+                slurm.statusNotes(in: found).forEach { context.console.say("slurm:" + $0) }
+            }
             context.console.say("in \(context.show(found.directory)): console logs: \((["server.log"] + consoles).joined(separator: " ")); the raw events are in server.jsonl and worker-<id>.jsonl")
             if let outcome { throw outcome }
         }
@@ -82,7 +103,8 @@ struct ClusterWait: ParsableCommand {
 
     func run() throws {
         try runCluster(stoppable: true) { context in
-            guard try ClusterFollower(context).wait(try RunLocator(context).locate(runDirectory)) else { throw ClusterCommandError.reported }
+            let (context, found) = try locateRun(runDirectory, in: context)
+            guard try ClusterFollower(context).wait(found) else { throw ClusterCommandError.reported }
         }
     }
 }
@@ -98,7 +120,8 @@ struct ClusterStop: ParsableCommand {
 
     func run() throws {
         try runCluster(stoppable: false) { context in
-            ClusterStopper(context).stopAll(try RunLocator(context).locate(runDirectory))
+            let (context, found) = try locateRun(runDirectory, in: context)
+            ClusterStopper(context).stopAll(found)
         }
     }
 }
