@@ -55,6 +55,11 @@ final class TensorBoardSinkTests: XCTestCase {
         let steps: [(Double, Double, Int)] = [(0.75, 0.5, 2), (0.625, 0.5625, 2), (0.5, 0.6875, 1), (0.375, 0.8125, 2)]
         for (k, (loss, accuracy, workers)) in steps.enumerated() {
             now = start + Double(k + 1)
+            if k == 0 {
+                // A worker's report of its share of the first step (the server logs it before the step ends).
+                sink.record(.workerStep(WorkerStepRecord(worker: 3, epoch: 1, globalStep: 0, microbatches: 2, samples: 16,
+                                                         computeSeconds: 0.008, waitSeconds: 0.25, bytesSent: 100, bytesReceived: 924)))
+            }
             sink.record(.step(StepRecord(epoch: k / 2 + 1, step: k % 2 + 1, stepsPerEpoch: 2, globalStep: k + 1,
                                          loss: loss, accuracy: accuracy, samples: 32, seconds: 0.5, workers: workers)))
             if k % 2 == 1 {
@@ -94,8 +99,8 @@ final class TensorBoardSinkTests: XCTestCase {
             records += 1
         }
         XCTAssertEqual(offset, bytes.count)
-        // file_version, 4 steps, 2 epochs, the test.
-        XCTAssertEqual(records, 8)
+        // file_version, a worker's report, 4 steps, 2 epochs, the test.
+        XCTAssertEqual(records, 9)
     }
 
     /// TensorBoard's own reader reads back every scalar at its step and wall time.
@@ -124,6 +129,9 @@ final class TensorBoardSinkTests: XCTestCase {
             "samples_per_second": [[2, 32, t + 2.5], [4, 64, t + 4.5]],
             "test_loss": [[4, 0.4, t + 10]],
             "test_accuracy": [[4, 0.875, t + 10]],
+            "worker_3/ms_per_sample": [[0, 0.5, t + 1]],
+            "worker_3/wait_seconds": [[0, 0.25, t + 1]],
+            "worker_3/bytes": [[0, 1024, t + 1]],
         ]
         XCTAssertEqual(Set(scalars.keys), Set(expected.keys))
         for (tag, want) in expected {
