@@ -23,16 +23,22 @@ final class Child {
     private let exited = DispatchSemaphore(value: 0)
     private var reaped = false
 
-    init(_ executableName: String, _ arguments: [String], outputPath: String) throws {
+    convenience init(_ executableName: String, _ arguments: [String], outputPath: String) throws {
         guard let url = executable(executableName) else {
             throw NSError(domain: "ClusterTests", code: 1, userInfo: [NSLocalizedDescriptionKey: "cannot find \(executableName); run swift build -c release"])
         }
-        name = executableName
+        try self.init(url, arguments, name: executableName, environment: nil, outputPath: outputPath)
+    }
+
+    /// Runs `executable` with `arguments` (and `environment`, when given), its output to `outputPath`.
+    init(_ executable: URL, _ arguments: [String], name: String, environment: [String: String]?, outputPath: String) throws {
+        self.name = name
         self.outputPath = outputPath
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = FileHandle(forWritingAtPath: outputPath)
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
         process.standardError = output
@@ -65,7 +71,7 @@ final class Child {
 }
 
 /// A server and its workers as real processes on loopback, in a fresh run directory.
-final class TestCluster {
+final class TestCluster: ServerRunUnderTest {
     let root: String
     let runDirectory: String
     let server: Child
@@ -119,6 +125,15 @@ final class TestCluster {
         return worker
     }
 
+}
+
+/// A test's server process and its run directory: how every cluster test waits for and reads a run.
+protocol ServerRunUnderTest: AnyObject {
+    var server: Child { get }
+    var runDirectory: String { get }
+}
+
+extension ServerRunUnderTest {
     /// Waits for the server to finish; fails the test if it does not within `timeout`.
     func waitForServer(timeout: Double = 120, file: StaticString = #filePath, line: UInt = #line) -> Int32? {
         let status = server.wait(timeout: timeout)
@@ -131,19 +146,30 @@ final class TestCluster {
         readEvents(runDirectory + "/server.jsonl")
     }
 
-    /// Waits until the server has taken `step` optimiser steps.
-    func waitForStep(_ step: Int, timeout: Double = 60) -> Bool {
-        waitForEvent(timeout: timeout) { $0["event"] as? String == "step" && ($0["global_step"] as? Int ?? 0) >= step }
+    /// The figures worker `id` reported for each of its assignments (`worker_step` in `server.jsonl`).
+    func workerSteps(_ id: Int) -> [[String: Any]] {
+        events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
     }
 
-    /// Waits until the server has logged an event that `matches`.
+    /// The worker id the server gave the process `pid` when it first joined.
+    func workerID(pid: Int32) -> Int? {
+        events().first { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(pid) }?["worker"] as? Int
+    }
+
+    /// Waits until the server has logged an event that `matches`; false after `timeout` seconds or once the server has exited.
     func waitForEvent(timeout: Double = 60, _ matches: ([String: Any]) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if events().contains(where: matches) { return true }
+            if !server.isRunning { return events().contains(where: matches) }
             Thread.sleep(forTimeInterval: 0.02)
         }
         return false
+    }
+
+    /// Waits until the server has taken `step` optimiser steps.
+    func waitForStep(_ step: Int, timeout: Double = 60) -> Bool {
+        waitForEvent(timeout: timeout) { $0["event"] as? String == "step" && ($0["global_step"] as? Int ?? 0) >= step }
     }
 
     /// The final checkpoint's bytes.

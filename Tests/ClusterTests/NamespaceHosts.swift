@@ -63,12 +63,15 @@ final class NamespaceHosts {
     }
 
     /// Starts a built executable of this package on host `k`, its output going to `outputPath`.
-    func start(_ executableName: String, on k: Int, _ arguments: [String], outputPath: String) throws -> HostProcess {
+    func start(_ executableName: String, on k: Int, _ arguments: [String], outputPath: String) throws -> Child {
         guard let url = executable(executableName) else {
             throw NSError(domain: "ClusterTests", code: 1, userInfo: [NSLocalizedDescriptionKey: "cannot find \(executableName); run swift build -c release"])
         }
         // `ip netns exec` execs the command in place, so the process keeps the pid it was started with.
-        return try HostProcess(["ip", "netns", "exec", namespace(k), url.path] + arguments, outputPath: outputPath)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = (environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+        return try Child(URL(fileURLWithPath: "/usr/bin/env"), ["ip", "netns", "exec", namespace(k), url.path] + arguments,
+                         name: executableName, environment: environment, outputPath: outputPath)
     }
 
     private static var script: String {
@@ -105,59 +108,15 @@ private func run(_ command: [String]) throws -> String {
     return text
 }
 
-/// A process on a namespace host whose output goes to a file; killed at teardown if still running.
-final class HostProcess {
-    let process = Process()
-    let outputPath: String
-    private let exited = DispatchSemaphore(value: 0)
-    private var reaped = false
-
-    init(_ command: [String], outputPath: String) throws {
-        self.outputPath = outputPath
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = FileHandle(forWritingAtPath: outputPath)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        var environment = ProcessInfo.processInfo.environment
-        environment["PATH"] = (environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        process.terminationHandler = { [exited] _ in exited.signal() }
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var output: String { String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self) }
-
-    /// Waits for the process to end; nil if it is still running after `timeout` seconds.
-    func wait(timeout: Double) -> Int32? {
-        if !reaped {
-            guard exited.wait(timeout: .now() + timeout) == .success else { return nil }
-            reaped = true
-        }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    func stop() {
-        guard isRunning else { return }
-        kill(pid, SIGKILL)
-        _ = wait(timeout: 5)
-    }
-}
-
 /// A server on host 1 and workers on the other hosts, over TCP with CurveZMQ keys, in a fresh run directory.
-final class HostCluster {
+final class HostCluster: ServerRunUnderTest {
     let hosts: NamespaceHosts
     let root: String
     let keys: String
     let runDirectory: String
-    let server: HostProcess
+    let server: Child
     let endpoint: String
-    private(set) var workers: [HostProcess] = []
+    private(set) var workers: [Child] = []
 
     /// Generates keys for `workers` workers with `backprop keys generate`, starts the server on host 1
     /// with `flags` and waits until it listens.
@@ -196,52 +155,11 @@ final class HostCluster {
 
     /// Starts worker `key` (its key pair `worker-<key>.key`) on host `k`, connecting over TCP.
     @discardableResult
-    func addWorker(on k: Int, key: Int, _ extra: [String] = []) throws -> HostProcess {
+    func addWorker(on k: Int, key: Int, _ extra: [String] = []) throws -> Child {
         let worker = try hosts.start("backprop-worker", on: k,
                                      ["--server", endpoint, "--key", keys + "/worker-\(key).key", "--server-key", keys + "/server.pub"] + extra,
                                      outputPath: root + "/worker-\(workers.count + 1).log")
         workers.append(worker)
         return worker
     }
-
-    /// Waits for the server to finish; fails the test if it does not within `timeout`.
-    func waitForServer(timeout: Double = 120, file: StaticString = #filePath, line: UInt = #line) -> Int32? {
-        let status = server.wait(timeout: timeout)
-        if status == nil { XCTFail("the server did not finish in \(timeout) s:\n\(server.output)", file: file, line: line) }
-        return status
-    }
-
-    /// The server's events, parsed from `server.jsonl`.
-    func events() -> [[String: Any]] {
-        readEvents(runDirectory + "/server.jsonl")
-    }
-
-    /// The figures worker `id` reported for each of its assignments (`worker_step` in `server.jsonl`).
-    func workerSteps(_ id: Int) -> [[String: Any]] {
-        events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
-    }
-
-    /// The worker id the server gave the process `pid` when it first joined.
-    func workerID(pid: Int32) -> Int? {
-        events().first { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(pid) }?["worker"] as? Int
-    }
-
-    /// Waits until the server has logged an event that `matches`; false after `timeout` seconds or once the server has exited.
-    func waitForEvent(timeout: Double = 60, _ matches: ([String: Any]) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if events().contains(where: matches) { return true }
-            if !server.isRunning { return events().contains(where: matches) }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return false
-    }
-
-    /// Waits until the server has taken `step` optimiser steps.
-    func waitForStep(_ step: Int, timeout: Double = 60) -> Bool {
-        waitForEvent(timeout: timeout) { $0["event"] as? String == "step" && ($0["global_step"] as? Int ?? 0) >= step }
-    }
-
-    /// The final checkpoint's bytes.
-    var checkpoint: Data? { FileManager.default.contents(atPath: runDirectory + "/checkpoint.safetensors") }
 }
