@@ -132,13 +132,15 @@ def best_epoch_rate(run_dir):
 
 def mean_seconds(records):
     """Mean of every numeric `*_seconds` field over `records`, in field order: whatever timing
-    fields the logs carry, old or new."""
+    fields the logs carry, old or new. A worker_step record adds up `assignments` assignments
+    (1 in older logs), so its figures count that many times in the mean's denominator."""
     sums, counts = {}, {}
     for r in records:
+        weight = r.get("assignments", 1)
         for key, value in r.items():
             if key.endswith("_seconds") and isinstance(value, (int, float)) and not isinstance(value, bool):
                 sums[key] = sums.get(key, 0.0) + value
-                counts[key] = counts.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + weight
     return {key[:-len("_seconds")]: sums[key] / counts[key] for key in sums}
 
 
@@ -638,7 +640,7 @@ def print_cluster(cluster):
     print(" workers that share memory with the server go through that memory, so these are headers and bodies)")
     print()
     print("step-time breakdown, mean ms (server: per step, every *_seconds field of server.jsonl's step events;")
-    print(" worker: per assignment, every *_seconds field of worker-*.jsonl's worker_step events)")
+    print(" worker: per assignment, every *_seconds field of server.jsonl's worker_step events)")
     for (m, n), c in cluster.items():
         server = ", ".join(f"{k} {v * 1000:.2f}" for k, v in c["server_step"].items()) or "-"
         worker = ", ".join(f"{k} {v * 1000:.2f}" for k, v in c["worker_step"].items()) or "-"

@@ -174,7 +174,7 @@ public enum Body: Equatable, Sendable {
 /// exactly the frames `encoded()` produces for it.
 public struct Message: Equatable, Sendable, CustomStringConvertible {
     /// The protocol version this module speaks; a peer with another version is refused.
-    public static let protocolVersion: UInt16 = 2
+    public static let protocolVersion: UInt16 = 3
 
     /// The training run the message belongs to (0 in a join, before the worker knows it).
     public var runID: UInt64
@@ -221,7 +221,8 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         case .leave(let reason), .shutdown(let reason), .error(let reason), .rejoin(let reason):
             fields.append("reason=\(Self.quoted(reason))")
         case .report(let figures):
-            fields += ["epoch=\(figures.epoch)", "microbatches=\(figures.microbatches)", "samples=\(figures.samples)"]
+            fields += ["epoch=\(figures.epoch)", "assignments=\(figures.assignments)", "microbatches=\(figures.microbatches)",
+                       "samples=\(figures.samples)"]
         }
         return fields.joined(separator: " ")
     }

@@ -1,23 +1,28 @@
-/// What a worker measured over one assignment: sent to the server after it, so that the server's
-/// run directory tells the whole run wherever its workers ran. The step is the header's.
+/// What a worker measured over one or more consecutive assignments of one epoch: sent to the
+/// server every so often (not after each assignment, which would add a message and a log line to
+/// every step), so that the server's run directory tells the whole run wherever its workers ran.
+/// The header's step is that of the last assignment counted; every other figure is a sum.
 public struct StepFigures: Equatable, Sendable {
     /// The epoch, counted from 1.
     public var epoch: Int
+    /// Assignments counted (at least 1).
+    public var assignments: Int
     /// Microbatches computed.
     public var microbatches: Int
     public var samples: Int
     /// Time spent computing gradients.
     public var computeSeconds: Double
-    /// Time between finishing the previous assignment and receiving this one.
+    /// Time between finishing each assignment and receiving the next one.
     public var waitSeconds: Double
     /// Time spent queueing the gradients for libzmq.
     public var sendSeconds: Double
     public var bytesSent: Int
     public var bytesReceived: Int
 
-    public init(epoch: Int, microbatches: Int, samples: Int, computeSeconds: Double, waitSeconds: Double, sendSeconds: Double,
-                bytesSent: Int, bytesReceived: Int) {
+    public init(epoch: Int, assignments: Int = 1, microbatches: Int, samples: Int, computeSeconds: Double, waitSeconds: Double,
+                sendSeconds: Double, bytesSent: Int, bytesReceived: Int) {
         self.epoch = epoch
+        self.assignments = assignments
         self.microbatches = microbatches
         self.samples = samples
         self.computeSeconds = computeSeconds
@@ -27,7 +32,7 @@ public struct StepFigures: Equatable, Sendable {
         self.bytesReceived = bytesReceived
     }
 
-    /// The body's size: epoch, microbatches, samples, pad (UInt32 each), three Float64 seconds, two UInt64 byte counts.
+    /// The body's size: epoch, microbatches, samples, assignments (UInt32 each), three Float64 seconds, two UInt64 byte counts.
     static let bodySize = 56
 
     /// Writes the body.
@@ -36,7 +41,7 @@ public struct StepFigures: Equatable, Sendable {
         body.appendLittleEndian(UInt32(truncatingIfNeeded: epoch))
         body.appendLittleEndian(UInt32(truncatingIfNeeded: microbatches))
         body.appendLittleEndian(UInt32(truncatingIfNeeded: samples))
-        body.appendLittleEndian(UInt32(0))
+        body.appendLittleEndian(UInt32(truncatingIfNeeded: assignments))
         body.appendLittleEndian(computeSeconds)
         body.appendLittleEndian(waitSeconds)
         body.appendLittleEndian(sendSeconds)
@@ -44,7 +49,7 @@ public struct StepFigures: Equatable, Sendable {
         body.appendLittleEndian(UInt64(truncatingIfNeeded: bytesReceived))
     }
 
-    /// Reads and checks a body: its size, the pad, every time finite and ≥ 0, byte counts within Int.
+    /// Reads and checks a body: its size, at least one assignment, every time finite and ≥ 0, byte counts within Int.
     init(body: UnsafeRawBufferPointer) throws(WireError) {
         guard body.count == Self.bodySize else {
             throw .malformedBody("report body is \(body.count) bytes, expected \(Self.bodySize)")
@@ -53,12 +58,12 @@ public struct StepFigures: Equatable, Sendable {
         epoch = Int(reader.read(UInt32.self))
         microbatches = Int(reader.read(UInt32.self))
         samples = Int(reader.read(UInt32.self))
-        let pad = reader.read(UInt32.self)
+        assignments = Int(reader.read(UInt32.self))
         computeSeconds = reader.readDouble()
         waitSeconds = reader.readDouble()
         sendSeconds = reader.readDouble()
         let sent = reader.read(UInt64.self), received = reader.read(UInt64.self)
-        guard pad == 0 else { throw .malformedBody("report: pad is \(pad), must be 0") }
+        guard assignments >= 1 else { throw .malformedBody("report: \(assignments) assignments, must be at least 1") }
         for (name, seconds) in [("compute", computeSeconds), ("wait", waitSeconds), ("send", sendSeconds)] {
             guard seconds.isFinite, seconds >= 0 else { throw .malformedBody("report: \(name) seconds \(seconds) is not finite and ≥ 0") }
         }

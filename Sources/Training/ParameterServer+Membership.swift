@@ -40,7 +40,8 @@ extension ParameterServer {
         case .report(let figures):
             // What the worker measured goes into this run's log, wherever the worker runs.
             sink.record(.workerStep(WorkerStepRecord(
-                worker: Int(worker.id), epoch: figures.epoch, globalStep: Int(clamping: message.step), microbatches: figures.microbatches,
+                worker: Int(worker.id), epoch: figures.epoch, globalStep: Int(clamping: message.step), assignments: figures.assignments,
+                microbatches: figures.microbatches,
                 samples: figures.samples, computeSeconds: figures.computeSeconds, waitSeconds: figures.waitSeconds,
                 bytesSent: figures.bytesSent, bytesReceived: figures.bytesReceived, sendSeconds: figures.sendSeconds)))
         case .leave(let reason):

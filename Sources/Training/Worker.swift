@@ -147,9 +147,21 @@ public final class Worker {
         var lastSent = monotonicSeconds()
         var idleSince = monotonicSeconds()
         var bytesReceived = 0
+        var tally = ReportTally(since: lastSent)
+        /// Sends what was measured since the last report, if anything; kept for the next try when the queue is full.
+        func report(patience: Double) {
+            guard let (figures, step) = tally.pending else { return }
+            let outcome = link.send(.report(figures), step: step, patience: patience)
+            if outcome == .sent {
+                tally.reset(now: monotonicSeconds())
+            } else if outcome != .wouldBlock {
+                sink.record(.sendFailed(worker: Int(welcome.workerID), message: "report", reason: "\(outcome)"))
+            }
+        }
 
         while true {
             if shouldStop() {
+                report(patience: 1)
                 // The goodbye must reach the server before the socket closes, or it reads the worker as vanished.
                 let outcome = link.leave(reason: "stopped by a signal", patience: 2)
                 if outcome != .sent { sink.record(.sendFailed(worker: Int(welcome.workerID), message: "leave", reason: "\(outcome)")) }
@@ -160,6 +172,8 @@ public final class Worker {
                 if now - lastHeard > options.serverTimeout {
                     throw ClusterError.serverGone("the server at \(options.server) has been silent for \(Int(now - lastHeard)) s; giving up")
                 }
+                // Idle for a heartbeat interval: what the last assignments took goes out now.
+                report(patience: 0)
                 if now - lastSent >= options.heartbeatInterval {
                     // A full queue means messages are on their way to the server already.
                     if case .failed(let reason) = link.send(.heartbeat, patience: 0) {
@@ -194,14 +208,21 @@ public final class Worker {
                 }
                 lastSent = monotonicSeconds()
                 idleSince = lastSent
-                // What this assignment took goes to the server's log, so the run reads whole wherever this worker runs.
+                // What this assignment took goes to the server's log, so the run reads whole wherever this worker
+                // runs: added up and sent once per heartbeat interval and per epoch, not as a message of every step.
                 let figures = StepFigures(epoch: assignment.epoch + 1, microbatches: assignment.microbatches.count, samples: done.samples,
                                           computeSeconds: done.computeSeconds, waitSeconds: wait, sendSeconds: done.sendSeconds,
                                           bytesSent: done.bytesSent, bytesReceived: bytesReceived)
-                let reported = link.send(.report(figures), step: assignment.header.step, patience: 0)
-                if reported != .sent && reported != .wouldBlock {
-                    sink.record(.sendFailed(worker: Int(welcome.workerID), message: "report", reason: "\(reported)"))
+                if let last = tally.pending?.figures, last.epoch != figures.epoch {
+                    report(patience: 1)
+                    if tally.pending != nil {
+                        sink.record(.sendFailed(worker: Int(welcome.workerID), message: "report",
+                                                reason: "no room in 1 s; the figures of \(last.assignments) assignments of epoch \(last.epoch) are not logged"))
+                        tally.reset(now: lastSent)
+                    }
                 }
+                tally.add(figures, step: assignment.header.step)
+                if lastSent - tally.since >= options.heartbeatInterval { report(patience: 0) }
                 bytesReceived = 0
             case .control(let message):
                 guard message.runID == welcome.runID || message.kind == .rejoin else {
@@ -212,6 +233,7 @@ public final class Worker {
                 case .heartbeat, .welcome, .assignment:
                     break
                 case .shutdown(let reason):
+                    report(patience: 1)
                     _ = link.leave(reason: "finished", patience: 1)
                     return .done(.finished(reason))
                 case .error(let reason):
@@ -245,6 +267,43 @@ public final class Worker {
             sinks.append(file)
         }
         return EventFanOut(sinks)
+    }
+}
+
+/// What a worker measured since its last report: the figures of its assignments since then, added
+/// up, with the step of the last one. Figures of one epoch only: a new epoch is reported apart.
+private struct ReportTally {
+    /// The figures to send and the step of the last assignment they count; nil when there are none.
+    private(set) var pending: (figures: StepFigures, step: UInt64)?
+    /// When the last report went (or the tally started).
+    private(set) var since: Double
+
+    init(since: Double) {
+        self.since = since
+    }
+
+    /// Counts one more assignment, of step `step`, of the same epoch as those counted.
+    mutating func add(_ figures: StepFigures, step: UInt64) {
+        guard var sum = pending?.figures else {
+            pending = (figures, step)
+            return
+        }
+        precondition(sum.epoch == figures.epoch, "a report counts the assignments of one epoch")
+        sum.assignments += figures.assignments
+        sum.microbatches += figures.microbatches
+        sum.samples += figures.samples
+        sum.computeSeconds += figures.computeSeconds
+        sum.waitSeconds += figures.waitSeconds
+        sum.sendSeconds += figures.sendSeconds
+        sum.bytesSent += figures.bytesSent
+        sum.bytesReceived += figures.bytesReceived
+        pending = (sum, step)
+    }
+
+    /// Starts counting afresh once a report has gone.
+    mutating func reset(now: Double) {
+        pending = nil
+        since = now
     }
 }
 

@@ -190,7 +190,7 @@ public struct RunLog: Sendable {
 
     private mutating func ingestWorkerStep(_ record: WorkerStepRecord, time: Double) {
         update(record.worker, time) { worker in
-            worker.steps += 1
+            worker.steps += record.assignments
             worker.microbatches += record.microbatches
             worker.samples += record.samples
             worker.computeSeconds += record.computeSeconds
@@ -272,10 +272,10 @@ public struct WorkerLog: Sendable {
     public var rejectedMessages = 0
     /// The last event about this worker, in any log.
     public var lastSeen: Double?
-    /// Compute seconds per microbatch and per sample, one entry per assignment.
+    /// Compute seconds per microbatch and per sample, one entry per report (the mean over the assignments it counts).
     public var computePerMicrobatch: [Double] = []
     public var computePerSample: [Double] = []
-    /// When each assignment finished and how many samples it had.
+    /// When each report was logged and how many samples its assignments had.
     public var activity: [Activity] = []
 
     public init(id: Int) { self.id = id }

@@ -12,7 +12,7 @@ public struct WorkerRow: Sendable, Equatable {
     public var steps: Int
     public var microbatches: Int
     public var samples: Int
-    /// Compute seconds per microbatch: median and 95th percentile over its assignments.
+    /// Compute seconds per microbatch: median and 95th percentile over its reports (each the mean of the assignments it counts).
     public var computeP50: Double
     public var computeP95: Double
     /// Median compute seconds per sample (what straggler detection compares).

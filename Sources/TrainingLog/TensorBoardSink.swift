@@ -98,9 +98,9 @@ struct ProtoWriter {
 /// optimiser step adds `loss`, `accuracy` and `workers` at its global step; each epoch adds
 /// `val_loss`, `val_accuracy` and `samples_per_second` at the global step it ended on; the
 /// test adds `test_loss` and `test_accuracy` at the last step. A cluster server's log also holds
-/// what each worker reported for each assignment, wherever it ran: `worker_<id>/ms_per_sample`
-/// (compute), `worker_<id>/wait_seconds` and `worker_<id>/bytes` (sent and received), at the step
-/// it was computed for. Every record is written (unbuffered) as it happens, so TensorBoard shows a live run.
+/// what each worker reported, wherever it ran, each report the sum over several assignments:
+/// `worker_<id>/ms_per_sample` (compute), and per assignment `worker_<id>/wait_seconds` and
+/// `worker_<id>/bytes` (sent and received), at the step of the report's last assignment. Every record is written (unbuffered) as it happens, so TensorBoard shows a live run.
 public final class TensorBoardSink: EventSink {
     public let path: String
     private let handle: FileHandle
@@ -150,8 +150,10 @@ public final class TensorBoardSink: EventSink {
             scalars([("test_loss", loss), ("test_accuracy", accuracy)], step: lastGlobalStep)
         case .workerStep(let r):
             let tag = "worker_\(r.worker)/"
+            let assignments = Double(max(r.assignments, 1))
             scalars([(tag + "ms_per_sample", r.samples > 0 ? r.computeSeconds * 1000 / Double(r.samples) : .nan),
-                     (tag + "wait_seconds", r.waitSeconds), (tag + "bytes", Double(r.bytesSent + r.bytesReceived))],
+                     (tag + "wait_seconds", r.waitSeconds / assignments),
+                     (tag + "bytes", Double(r.bytesSent + r.bytesReceived) / assignments)],
                     step: r.globalStep)
         default:
             break

@@ -198,28 +198,32 @@ public struct EpochRecord: Sendable, Equatable {
     }
 }
 
-/// A worker's share of one step, as the worker saw it.
+/// A worker's shares of one or more consecutive steps of an epoch, as the worker saw them: what it
+/// reported to the server, the figures of its `assignments` added up.
 public struct WorkerStepRecord: Sendable, Equatable {
     public var worker: Int
     public var epoch: Int
-    /// The weights version (optimiser steps applied) the work was computed at.
+    /// The weights version (optimiser steps applied) the last of the assignments was computed at.
     public var globalStep: Int
+    /// Assignments (the worker's shares of a step) counted; 1 in logs written before reports were added up.
+    public var assignments: Int
     public var microbatches: Int
     public var samples: Int
     /// Time spent computing gradients.
     public var computeSeconds: Double
-    /// Time between finishing the previous assignment and receiving this one.
+    /// Time between finishing each assignment and receiving the next one.
     public var waitSeconds: Double
     public var bytesSent: Int
     public var bytesReceived: Int
     /// Time spent encoding the gradients messages and queueing them for libzmq (`send_seconds`); nil in older logs.
     public var sendSeconds: Double?
 
-    public init(worker: Int, epoch: Int, globalStep: Int, microbatches: Int, samples: Int,
+    public init(worker: Int, epoch: Int, globalStep: Int, assignments: Int = 1, microbatches: Int, samples: Int,
                 computeSeconds: Double, waitSeconds: Double, bytesSent: Int, bytesReceived: Int, sendSeconds: Double? = nil) {
         self.worker = worker
         self.epoch = epoch
         self.globalStep = globalStep
+        self.assignments = assignments
         self.microbatches = microbatches
         self.samples = samples
         self.computeSeconds = computeSeconds
@@ -232,7 +236,7 @@ public struct WorkerStepRecord: Sendable, Equatable {
     public var fields: [(String, LogValue)] {
         var fields: [(String, LogValue)] = [
             ("worker", .int(worker)), ("epoch", .int(epoch)), ("global_step", .int(globalStep)),
-            ("microbatches", .int(microbatches)), ("samples", .int(samples)),
+            ("assignments", .int(assignments)), ("microbatches", .int(microbatches)), ("samples", .int(samples)),
             ("compute_seconds", .double(computeSeconds)), ("wait_seconds", .double(waitSeconds)),
             ("bytes_sent", .int(bytesSent)), ("bytes_received", .int(bytesReceived)),
         ]

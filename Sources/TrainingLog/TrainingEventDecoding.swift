@@ -86,7 +86,7 @@ extension TrainingEvent {
         case "worker_step":
             self = .workerStep(WorkerStepRecord(
                 worker: try f.int("worker"), epoch: try f.int("epoch"), globalStep: try f.int("global_step"),
-                microbatches: try f.int("microbatches"), samples: try f.int("samples"),
+                assignments: f.optionalInt("assignments") ?? 1, microbatches: try f.int("microbatches"), samples: try f.int("samples"),
                 computeSeconds: try f.double("compute_seconds"), waitSeconds: try f.double("wait_seconds"),
                 bytesSent: try f.int("bytes_sent"), bytesReceived: try f.int("bytes_received"),
                 sendSeconds: f.optionalDouble("send_seconds")))

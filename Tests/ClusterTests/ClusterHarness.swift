@@ -146,7 +146,7 @@ extension ServerRunUnderTest {
         readEvents(runDirectory + "/server.jsonl")
     }
 
-    /// The figures worker `id` reported for each of its assignments (`worker_step` in `server.jsonl`).
+    /// The figures worker `id` reported (`worker_step` in `server.jsonl`), each added up over its assignments since the last.
     func workerSteps(_ id: Int) -> [[String: Any]] {
         events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
     }

@@ -35,18 +35,26 @@ final class ClusterRunTests: XCTestCase {
         let kinds = Set(cluster.events().compactMap { $0["event"] as? String })
         XCTAssertTrue(kinds.isSuperset(of: ["run_started", "worker_joined", "step", "epoch", "checkpoint", "test"]), "\(kinds)")
         // Each worker reports what it measured to the server, whose log holds it; the worker's own file does not.
+        // A report adds up the assignments since the last one, and the reports add up to the run.
+        let workerSteps = cluster.events().filter { $0["event"] as? String == "worker_step" }
+        let stepEvents = cluster.events().filter { $0["event"] as? String == "step" }
+        func total(_ events: [[String: Any]], _ key: String) -> Int { events.reduce(0) { $0 + ($1[key] as? Int ?? 0) } }
+        XCTAssertEqual(total(workerSteps, "samples"), total(stepEvents, "samples"), "the workers' reports do not add up to the samples trained")
+        XCTAssertGreaterThanOrEqual(total(workerSteps, "assignments"), stepEvents.count, "fewer assignments reported than steps")
+        XCTAssertLessThan(workerSteps.count, total(workerSteps, "assignments"), "a report per assignment: they should be added up")
         for id in 1...3 {
             let events = cluster.events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
             XCTAssertFalse(events.isEmpty, "server.jsonl has no steps of worker \(id)")
             let record = try XCTUnwrap(events.first)
-            for key in ["compute_seconds", "wait_seconds", "send_seconds", "bytes_sent", "bytes_received", "global_step", "samples"] {
+            for key in ["compute_seconds", "wait_seconds", "send_seconds", "bytes_sent", "bytes_received", "global_step", "samples",
+                        "assignments"] {
                 XCTAssertNotNil(record[key], "worker \(id)'s steps lack \(key)")
             }
             XCTAssertGreaterThan(record["bytes_received"] as? Int ?? 0, 5_729 * 4, "the weights arrive with each assignment")
             let own = readEvents(cluster.runDirectory + "/worker-\(id).jsonl")
             XCTAssertFalse(own.contains { $0["event"] as? String == "worker_step" }, "worker \(id) logged its steps twice")
             let logged = report.log.workers[id]
-            XCTAssertEqual(logged?.steps, events.count, "backprop logs does not count worker \(id)'s steps once each")
+            XCTAssertEqual(logged?.steps, total(events, "assignments"), "backprop logs does not count worker \(id)'s steps once each")
         }
         XCTAssertTrue(cluster.server.output.contains("test: loss"), cluster.server.output)
     }
@@ -98,7 +106,7 @@ final class ClusterRunTests: XCTestCase {
         let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
         let oldProtocol = try cluster.addWorker(["--protocol-version", "1"])
         XCTAssertEqual(oldProtocol.wait(timeout: 20), 1, oldProtocol.output)
-        XCTAssertTrue(oldProtocol.output.contains("error: refused by the server: protocol version 1 is not supported; this server speaks version 2"), oldProtocol.output)
+        XCTAssertTrue(oldProtocol.output.contains("error: refused by the server: protocol version 1 is not supported; this server speaks version 3"), oldProtocol.output)
 
         let otherModel = try cluster.addWorker(["--model", "mnist-cnn"])
         XCTAssertEqual(otherModel.wait(timeout: 20), 1, otherModel.output)

@@ -38,7 +38,7 @@ final class MessageTests: XCTestCase {
         )
         let header: [UInt8] = [
             0x42, 0x4B, 0x50, 0x52,                         // magic "BKPR"
-            0x02, 0x00,                                     // version 2
+            0x03, 0x00,                                     // version 3
             0x05, 0x00,                                     // kind 5 = gradients
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // run id
             0x07, 0x00, 0x00, 0x00,                         // sender 7
@@ -115,11 +115,11 @@ final class MessageTests: XCTestCase {
 
     func testVersionMismatchCarriesTheVersionAndComesFirst() {
         var frames = Samples.message(.join).encoded()
-        frames[0] = frames[0].writing(UInt16(3), at: 4)
-        assertRejects(frames, .versionMismatch(got: 3))
+        frames[0] = frames[0].writing(UInt16(4), at: 4)
+        assertRejects(frames, .versionMismatch(got: 4))
         // A future version may change everything after the version field; it is still named.
-        assertRejects([Array(frames[0].prefix(12))], .versionMismatch(got: 3))
-        XCTAssertEqual(WireError.versionMismatch(got: 1).description, "protocol version 1, expected 2")
+        assertRejects([Array(frames[0].prefix(12))], .versionMismatch(got: 4))
+        XCTAssertEqual(WireError.versionMismatch(got: 2).description, "protocol version 2, expected 3")
     }
 
     func testRejectsUnknownKind() {
@@ -246,6 +246,17 @@ final class MessageTests: XCTestCase {
             WireError.malformedBody("assignment body is 4 bytes, needs at least 8").description,
             "malformed body: assignment body is 4 bytes, needs at least 8"
         )
+    }
+
+    func testReportsCountTheirAssignments() throws {
+        let figures = StepFigures(epoch: 2, assignments: 31, microbatches: 62, samples: 992, computeSeconds: 0.04,
+                                  waitSeconds: 0.02, sendSeconds: 0.001, bytesSent: 3_000, bytesReceived: 4_000)
+        let frames = Message(runID: 1, sender: 1, step: 40, body: .report(figures)).encoded()
+        XCTAssertEqual(Array(frames[1][12..<16]), [31, 0, 0, 0], "the count is at offset 12")
+        XCTAssertEqual(try Message(frames: frames, limits: MessageLimits()).body, .report(figures))
+        assertMalformed([frames[0], frames[1].writing(UInt32(0), at: 12)])                  // no assignment
+        assertMalformed([frames[0], frames[1].writing((-1.0).bitPattern, at: 24)])         // negative wait
+        assertMalformed(rawFrames(kind: .report, body: [UInt8](repeating: 0, count: 55)))
     }
 
     func testRejectsBodiesOnEmptyKinds() {

@@ -57,7 +57,7 @@ enum Samples {
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 0, body: .error(reason: "")),
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 0, body: .rejoin(reason: "this server does not know worker 3")),
         Message(runID: 0xDEAD_BEEF, sender: 2, step: 17, body: .report(StepFigures(
-            epoch: 2, microbatches: 3, samples: 48, computeSeconds: 0.03, waitSeconds: 0.001, sendSeconds: 0.0002,
+            epoch: 2, assignments: 3, microbatches: 3, samples: 48, computeSeconds: 0.03, waitSeconds: 0.001, sendSeconds: 0.0002,
             bytesSent: 96, bytesReceived: 4_800_123))),
         // Weights and gradients in a shared-memory file: no payload frame.
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 17, body: .assignment(

@@ -101,6 +101,18 @@ final class JSONLinesReaderTests: XCTestCase {
         XCTAssertEqual(try collect(reader), ["{}"])
     }
 
+    /// A worker's report counts its assignments; a line written before reports were added up counts one.
+    func testWorkerStepsCountTheirAssignments() throws {
+        let old = #"{"time":5,"event":"worker_step","process":"server","worker":2,"epoch":1,"global_step":7,"microbatches":2,"samples":16,"compute_seconds":0.01,"wait_seconds":0.002,"bytes_sent":100,"bytes_received":200}"#
+        let new = old.replacingOccurrences(of: #""global_step":7,"#, with: #""global_step":9,"assignments":3,"#)
+        var log = RunLog()
+        for line in [old, new] {
+            log.ingest(try XCTUnwrap(try LoggedEvent(line: try LogLine.parse(line))))
+        }
+        XCTAssertEqual(log.workers[2]?.steps, 4)
+        XCTAssertEqual(log.workers[2]?.samples, 32)
+    }
+
     /// Every event kind survives the trip through `JSONLinesSink` and the reader.
     func testEveryEventKindRoundTrips() throws {
         let path = try temporaryDirectory(self) + "/events.jsonl"
@@ -113,8 +125,8 @@ final class JSONLinesReaderTests: XCTestCase {
             .messageRejected(worker: 0, reason: "bad magic"),
             .workerRejoining(worker: 3, reason: "dropped after 5 s of silence"),
             .checkpointFailed(path: "/runs/x/checkpoint.safetensors", reason: "No space left on device"),
-            .workerStep(WorkerStepRecord(worker: 2, epoch: 1, globalStep: 7, microbatches: 2, samples: 16, computeSeconds: 0.01,
-                                         waitSeconds: 0.002, bytesSent: 100, bytesReceived: 200)),
+            .workerStep(WorkerStepRecord(worker: 2, epoch: 1, globalStep: 7, assignments: 4, microbatches: 8, samples: 64,
+                                         computeSeconds: 0.01, waitSeconds: 0.002, bytesSent: 100, bytesReceived: 200)),
         ]
         var time = 1_700_000_000.25
         let sink = try JSONLinesSink(path: path, process: "server", clock: { time })
