@@ -89,18 +89,19 @@ public final class ServerLink {
 
     // MARK: - Inbox
 
-    /// The next event within `timeoutMilliseconds` (0 polls), or nil.
+    /// The next event within `timeoutMilliseconds` (0 polls), or nil; with `watch`, looked for
+    /// without sleeping for up to that long first (`ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
     ///
     /// A gradient's values stay in libzmq's buffer (or the sender's file) until `hold(_:in:)`
     /// keeps them; otherwise the next `receive` lets them go. `from` is valid until then too.
-    public func receive(timeoutMilliseconds: Int32) throws -> ServerEvent? {
+    public func receive(timeoutMilliseconds: Int32, watch: Duration = .zero) throws -> ServerEvent? {
         if denials.isEmpty { denials = zap?.takeDenials() ?? [] }
         if !denials.isEmpty {
             let denial = denials.removeFirst()
             // The reason without the key and attempt number, so a report can count refusals by reason.
             return .refused(Refusal(reason: "refused a CURVE client from \(denial.address): \(denial.reason)"), from: nil)
         }
-        guard try socket.receive(into: inbox, timeoutMilliseconds: timeoutMilliseconds) else { return nil }
+        guard try socket.receive(into: inbox, timeoutMilliseconds: timeoutMilliseconds, watch: watch) else { return nil }
         let peer = Peer(routing: inbox[0])
         guard inbox.count >= 2 else { return .refused(Refusal(reason: "a message with no frames after the routing id"), from: peer) }
         let envelope: Envelope

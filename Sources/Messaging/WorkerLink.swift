@@ -74,10 +74,11 @@ public final class WorkerLink {
 
     // MARK: - Inbox
 
-    /// The next event within `timeoutMilliseconds` (0 polls), or nil. An assignment's microbatches
-    /// and weights are valid until the next receive.
-    public func receive(timeoutMilliseconds: Int32) throws -> WorkerEvent? {
-        guard try socket.receive(into: inbox, timeoutMilliseconds: timeoutMilliseconds) else { return nil }
+    /// The next event within `timeoutMilliseconds` (0 polls), or nil; with `watch`, looked for
+    /// without sleeping for up to that long first (`ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
+    /// An assignment's microbatches and weights are valid until the next receive.
+    public func receive(timeoutMilliseconds: Int32, watch: Duration = .zero) throws -> WorkerEvent? {
+        guard try socket.receive(into: inbox, timeoutMilliseconds: timeoutMilliseconds, watch: watch) else { return nil }
         let envelope: Envelope
         do throws(WireError) {
             envelope = try Envelope(frameCount: inbox.count, header: inbox[0], body: inbox[1], payload: inbox[2], limits: limits)

@@ -267,12 +267,33 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Receives one whole multipart message into `frames` (releasing what it held); false if none
     /// arrives within `timeoutMilliseconds` (-1 waits forever, 0 polls). Allocates nothing once
     /// `frames` has room for the message's frames.
-    public func receive(into frames: ReceivedFrames, timeoutMilliseconds: Int32) throws -> Bool {
+    ///
+    /// With `watch`, it first looks for a message without sleeping for up to that long (within the
+    /// timeout), yielding the processor between looks, then sleeps in `zmq_poll` as usual. A
+    /// message that is due any moment is then taken without the wake-up of a sleeping thread,
+    /// which costs tens of microseconds (more on a virtual machine whose idle CPU has halted, and
+    /// up to a scheduler slice when every core is busy); yielding lets any other thread that is
+    /// ready to run (libzmq's I/O thread, another process) have the processor meanwhile.
+    public func receive(into frames: ReceivedFrames, timeoutMilliseconds: Int32, watch: Duration = .zero) throws -> Bool {
         try withSocket("zmq_poll") { socket throws(ZMQError) in
             frames.clear()
             let clock = ContinuousClock()
             let deadline = clock.now + .milliseconds(max(timeoutMilliseconds, 0))
             var item = zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+            if watch > .zero && timeoutMilliseconds != 0 {
+                let watchEnd = timeoutMilliseconds < 0 ? clock.now + watch : min(clock.now + watch, deadline)
+                while true {
+                    let ready = try zmqCall("zmq_poll") {
+                        item.revents = 0
+                        return zmq_poll(&item, 1, 0)
+                    }
+                    if ready > 0, try Self.receiveFrames(socket, into: frames) {
+                        return true
+                    }
+                    if clock.now >= watchEnd { break }
+                    sched_yield()
+                }
+            }
             while true {
                 let timeout = Self.millisecondsLeft(until: deadline, clock: clock, forever: timeoutMilliseconds < 0)
                 let ready = try zmqCall("zmq_poll") {

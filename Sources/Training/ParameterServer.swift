@@ -170,12 +170,19 @@ public final class ParameterServer: StepGradientSource {
         }
     }
 
+    /// While a step's gradients are out, how long the server looks for the next message before it sleeps.
+    ///
+    /// The gradients of a step come close together (the workers started together, on the same
+    /// weights); taking the next one without the wake-up of a sleeping thread keeps that off the
+    /// step (see `ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
+    static let gradientWatch = Duration.microseconds(300)
+
     /// Handles every event that arrives within `seconds`, then drops the members a send found unreachable.
     func collect(seconds: Double) throws {
         var wait = Int32(seconds * 1000)
         while true {
             let started = monotonicSeconds()
-            let event = try link.receive(timeoutMilliseconds: wait)
+            let event = try link.receive(timeoutMilliseconds: wait, watch: ledger.isCollecting && wait > 0 ? Self.gradientWatch : .zero)
             if ledger.isCollecting { clock.wait += monotonicSeconds() - started }
             guard let event else { break }
             switch event {

@@ -141,6 +141,13 @@ public final class Worker {
 
     // MARK: - Working
 
+    /// How long a worker that has sent its gradients looks for its next assignment before it sleeps.
+    ///
+    /// On one machine the next assignment usually follows within a fraction of a millisecond (the
+    /// other workers' last gradients, the server's sum and update); taking it without the wake-up
+    /// of a sleeping thread keeps that off every step (see `ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
+    static let assignmentWatch = Duration.microseconds(300)
+
     private func work(_ link: WorkerLink, run: PreparedRun, welcome: Welcome, sink: any EventSink) throws -> MembershipEnd {
         let computer = AssignmentComputer(run: run)
         var lastHeard = monotonicSeconds()
@@ -148,6 +155,7 @@ public final class Worker {
         var idleSince = monotonicSeconds()
         var bytesReceived = 0
         var tally = ReportTally(since: lastSent)
+        var expectingAssignment = false
         /// Sends what was measured since the last report, if anything; kept for the next try when the queue is full.
         func report(patience: Double) {
             guard let (figures, step) = tally.pending else { return }
@@ -167,7 +175,9 @@ public final class Worker {
                 if outcome != .sent { sink.record(.sendFailed(worker: Int(welcome.workerID), message: "leave", reason: "\(outcome)")) }
                 return .done(.stopped)
             }
-            guard let event = try link.receive(timeoutMilliseconds: Int32(options.heartbeatInterval * 1000)) else {
+            let watch = expectingAssignment ? Self.assignmentWatch : .zero
+            expectingAssignment = false
+            guard let event = try link.receive(timeoutMilliseconds: Int32(options.heartbeatInterval * 1000), watch: watch) else {
                 let now = monotonicSeconds()
                 if now - lastHeard > options.serverTimeout {
                     throw ClusterError.serverGone("the server at \(options.server) has been silent for \(Int(now - lastHeard)) s; giving up")
@@ -208,6 +218,7 @@ public final class Worker {
                 }
                 lastSent = monotonicSeconds()
                 idleSince = lastSent
+                expectingAssignment = true
                 // What this assignment took goes to the server's log, so the run reads whole wherever this worker
                 // runs: added up and sent once per heartbeat interval and per epoch, not as a message of every step.
                 let figures = StepFigures(epoch: assignment.epoch + 1, microbatches: assignment.microbatches.count, samples: done.samples,

@@ -71,6 +71,29 @@ final class ZMQSocketTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(pollStart), 0.5)
     }
 
+    /// A receive that watches first takes a message sent while it watches, one sent after it has
+    /// gone to sleep, and still gives up at its timeout (a watch longer than the timeout included).
+    func testReceiveThatWatchesFirstTakesMessagesAndKeepsItsTimeout() throws {
+        let router = try ZMQSocket(context: context, kind: .router)
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        let dealer = try ZMQSocket(context: context, kind: .dealer)
+        try dealer.setRoutingID([7])
+        try dealer.connect(endpoint)
+        let frames = ReceivedFrames()
+        for (k, delay) in [0.0, 0.0002, 0.02].enumerated() {
+            Thread.detachNewThread {
+                Thread.sleep(forTimeInterval: delay)
+                _ = try? dealer.send([[UInt8(k)]])
+            }
+            XCTAssertTrue(try router.receive(into: frames, timeoutMilliseconds: 5_000, watch: .microseconds(500)), "sent after \(delay) s")
+            XCTAssertEqual(frames.copies(), [[7], [UInt8(k)]])
+        }
+        let start = Date()
+        XCTAssertFalse(try router.receive(into: frames, timeoutMilliseconds: 20, watch: .seconds(5)))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1)
+        XCTAssertFalse(try router.receive(into: frames, timeoutMilliseconds: 0, watch: .seconds(5)))
+    }
+
     func testDontWaitWithoutPeerReturnsFalse() throws {
         let dealer = try ZMQSocket(context: context, kind: .dealer)
         XCTAssertFalse(try dealer.send([[1]], dontWait: true))
