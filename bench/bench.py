@@ -12,7 +12,8 @@ machine allows: it warns when other processes keep the CPU busy).
 Backprop's figures: `backprop train` (samples/s, achieved GFLOP/s against the GEMM speed
 measured here, peak RSS), clusters of 1, 2 and 4 workers (samples/s, the workers' waiting
 share, peak RSS of the server and of the largest worker, and the mean step-time breakdown
-from the logs), a worker's start-up time, and how fast a folder of JPEG photos is decoded into the
+from the logs), the local seed-cnn cluster of 2 workers against `backprop train --threads 2` at the
+cluster's batch and microbatch in pairs run back to back, a worker's start-up time, and how fast a folder of JPEG photos is decoded into the
 image cache (the photos written, and Pillow's own decode timed, by a python with Pillow: n/a
 without it). With --peers, the peers it is given train the
 identical models (bench/peers_torch.py, bench/peers_keras.py) for the ratios. The final
@@ -263,6 +264,22 @@ class Backprop:
                 "up": sum(e["bytes_sent"] for e in work) / samples, "down": sum(e["bytes_received"] for e in work) / samples,
                 "server_rss": server_rss, "worker_rss": worker_rss,
                 "server_step": mean_seconds(steps), "worker_step": mean_seconds(work)}
+
+    def local_cluster_share(self, samples, rounds):
+        """The local seed-cnn cluster of 2 workers against `backprop train --threads 2` with the same model, global
+        batch and microbatch (CLUSTER_BATCH, CLUSTER_MICROBATCH): `rounds` pairs run back to back, the order
+        alternating, so each pair shares the machine's load of the moment. Per pair (train, cluster) samples/s."""
+        pairs = []
+        for k in range(rounds):
+            order = ("train", "cluster") if k % 2 == 0 else ("cluster", "train")
+            rate = {}
+            for what in order:
+                if what == "train":
+                    rate[what] = (self.train("seed-cnn", samples, CLUSTER_BATCH, 2) or {"rate": None})["rate"]
+                else:
+                    rate[what] = self.cluster("seed-cnn", samples, 2)["rate"]
+            pairs.append((rate["train"], rate["cluster"]))
+        return pairs
 
     def startup(self, samples, probes):
         """Seconds from launching a worker to the server's worker_joined and worker_admitted
@@ -737,7 +754,7 @@ def print_peers(args, peers, train, cluster, threads_flag, busy):
         print(f"note: {note}")
 
 
-def print_targets(train, cluster, peers, ready):
+def print_targets(train, cluster, peers, ready, local):
     def verdict(ok):
         return "n/a" if ok is None else ("met" if ok else "NOT met")
 
@@ -787,6 +804,18 @@ def print_targets(train, cluster, peers, ready):
           + versus(mb(worker), theirs and f"{mb(theirs[0])} ({theirs[1]}, the smallest)",
                    theirs and f"1/{theirs[0] / worker:.1f}", theirs and worker * 5 <= theirs[0]))
     print(f"   worker ready to compute within 0.5 s of launch: {ready:.2f} s  {verdict(ready <= 0.5)}")
+
+    print(f"5. local seed-cnn cluster, 2 workers, global batch {CLUSTER_BATCH}, microbatch {CLUSTER_MICROBATCH} >= 80% of "
+          f"backprop train --threads 2 (same model, batch and microbatch; {plural(len(local), 'pair')} run back to back):")
+    shares = []
+    for k, (ours, theirs) in enumerate(local, 1):
+        share = ours / theirs if theirs else None
+        shares.append(share)
+        print(f"   pair {k}: cluster {ours:.0f} vs train {rate_text(theirs)} samples/s = "
+              + (f"{share:.0%}" if share is not None else "n/a (no --threads)"))
+    known = [x for x in shares if x is not None]
+    median = statistics.median(known) if known else None
+    print("   -> median " + (f"{median:.0%}  {verdict(median >= 0.8)}" if median is not None else "n/a"))
 
 
 
@@ -1003,6 +1032,9 @@ def measure_and_print(args, samples, scratch):
             folder[(size, color)]["pillow"] = pillow_decode_rate(photo_dir, size, color)
     print_folder(folder, photos)
 
+    local = [(cluster_rate, train_rate) for train_rate, cluster_rate in
+             bp.local_cluster_share(samples["seed-cnn"], 3 if args.quick else 5)]
+
     probes = 3 if args.quick else 7
     joined, ready = bp.startup(samples["seed-cnn"], probes)
     print()
@@ -1016,7 +1048,7 @@ def measure_and_print(args, samples, scratch):
         peers = Peers(args, samples)
         peers.measure()
         print_peers(args, peers, train, cluster, bp.threads_flag, busy)
-    print_targets(train, cluster, peers, ready)
+    print_targets(train, cluster, peers, ready, local)
 
 
 if __name__ == "__main__":
