@@ -143,10 +143,12 @@ public final class Worker {
 
     /// How long a worker that has sent its gradients looks for its next assignment before it sleeps.
     ///
-    /// On one machine the next assignment usually follows within a fraction of a millisecond (the
-    /// other workers' last gradients, the server's sum and update); taking it without the wake-up
-    /// of a sleeping thread keeps that off every step (see `ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
-    static let assignmentWatch = Duration.microseconds(300)
+    /// On one machine the next assignment usually follows within a millisecond (the slowest
+    /// worker's last gradients, the server's sum and update); taking it without the wake-up of a
+    /// sleeping thread keeps that off every step (see `ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
+    /// A worker that finished first and watched only 0.3 ms was asleep again when its next
+    /// assignment came, and so started that step late.
+    static let assignmentWatch = Duration.microseconds(1000)
 
     private func work(_ link: WorkerLink, run: PreparedRun, welcome: Welcome, sink: any EventSink) throws -> MembershipEnd {
         let computer = AssignmentComputer(run: run)
