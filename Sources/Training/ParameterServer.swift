@@ -170,11 +170,12 @@ public final class ParameterServer: StepGradientSource {
         }
     }
 
-    /// While a step's gradients are out, how long the server looks for the next message before it sleeps.
+    /// Once a step's first gradient is in, how long the server looks for the next message before it sleeps.
     ///
     /// The gradients of a step come close together (the workers started together, on the same
     /// weights); taking the next one without the wake-up of a sleeping thread keeps that off the
-    /// step (see `ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
+    /// step (see `ZMQSocket.receive(into:timeoutMilliseconds:watch:)`). Before the first one the
+    /// workers are computing, and a server watching then takes processor time from one of them.
     static let gradientWatch = Duration.microseconds(300)
 
     /// Handles every event that arrives within `seconds`, then drops the members a send found unreachable.
@@ -182,7 +183,8 @@ public final class ParameterServer: StepGradientSource {
         var wait = Int32(seconds * 1000)
         while true {
             let started = monotonicSeconds()
-            let event = try link.receive(timeoutMilliseconds: wait, watch: ledger.isCollecting && wait > 0 ? Self.gradientWatch : .zero)
+            let watching = ledger.isCollecting && !ledger.contributors.isEmpty && wait > 0
+            let event = try link.receive(timeoutMilliseconds: wait, watch: watching ? Self.gradientWatch : .zero)
             if ledger.isCollecting { clock.wait += monotonicSeconds() - started }
             guard let event else { break }
             switch event {
