@@ -174,6 +174,14 @@ public final class Worker {
             switch event {
             case .refused(let refusal):
                 sink.record(.messageRejected(worker: 0, reason: refusal.reason))
+            case let .weightsMissing(step, held):
+                // A message from the server was lost (a connection that broke and came back): the server
+                // thinks this worker holds weights it does not. Leaving and joining again starts afresh.
+                let holds = held.map { "step \($0)'s" } ?? "no"
+                let reason = "the assignment of step \(step) builds on weights this worker does not hold (it holds \(holds)); joining again"
+                sink.record(.workerRejoining(worker: Int(welcome.workerID), reason: reason))
+                _ = link.leave(reason: reason, patience: 1)
+                return .rejoin
             case .assignment(let assignment):
                 // A restarted server has a new run id; its request to join again is the one message to take from it.
                 guard assignment.header.runID == welcome.runID else {

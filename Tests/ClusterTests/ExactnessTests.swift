@@ -75,6 +75,38 @@ final class ExactnessTests: XCTestCase {
         }
     }
 
+    /// Optimiser steps rounded to bfloat16: a TCP worker that holds the last step's weights is sent
+    /// the 2-byte step instead of the 4-byte weights, and every worker, one joining mid-run too,
+    /// computes with the server's weights to the bit, so the weights are still `backprop train`'s.
+    func testBFloat16StepsAreExactAndHalfTheWeightBytes() throws {
+        var run = SmallRun(trainLimit: 3_000)
+        run.gradientPrecision = "bfloat16"
+        run.updatePrecision = "bfloat16"
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        var float32Steps = run
+        float32Steps.updatePrecision = "float32"
+        XCTAssertNotEqual(reference, try referenceCheckpoint(float32Steps.config), "rounding the steps changed nothing")
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
+        try cluster.addWorker()
+        try cluster.addWorker(local: true)
+        XCTAssertTrue(cluster.waitForStep(40), "training did not get going:\n\(cluster.server.output)")
+        try cluster.addWorker()
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "bfloat16 steps: the cluster's checkpoint differs from backprop train's")
+
+        let weightBytes = 5_729 * 4
+        for worker in [cluster.workers[0], cluster.workers[2]] {
+            let id = try XCTUnwrap(cluster.workerID(pid: worker.pid))
+            let received = cluster.events().filter { $0["event"] as? String == "worker_step" && $0["worker"] as? Int == id }
+                .compactMap { $0["bytes_received"] as? Int }
+            XCTAssertGreaterThan(received.count, 10, "worker \(id) did few steps")
+            // Its first assignment brings the weights; one that follows a step it took part in brings the step.
+            XCTAssertGreaterThan(received.first ?? 0, weightBytes, "worker \(id)")
+            let stepped = received.filter { $0 > weightBytes / 2 && $0 < weightBytes * 3 / 4 }
+            XCTAssertGreaterThan(stepped.count, received.count * 3 / 4, "worker \(id) was not sent the steps: \(received)")
+        }
+    }
+
     func testAWorkerKilledMidRunChangesNothing() throws {
         let run = SmallRun(trainLimit: 8_000, epochs: 3)
         let reference = try XCTUnwrap(try referenceCheckpoint(run.config))

@@ -108,7 +108,7 @@ final class HostileInputTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         _ = try member.send(Message(runID: runID, sender: id, step: 0, body: .ready(sharedFile: path)).encoded(), dontWait: true)
         let assignment = try next(.assignment)
-        guard case .assignment(_, let microbatches, let weights) = assignment.body else { return XCTFail("\(assignment)") }
+        guard case .assignment(_, let microbatches, _, let weights) = assignment.body else { return XCTFail("\(assignment)") }
         XCTAssertEqual(weights.count, 5_729, "the weights should come in the payload")
         XCTAssertTrue(FileManager.default.fileExists(atPath: path), "the server removed a file it refused")
 
