@@ -51,6 +51,12 @@ EPOCHS = 2  # each run reports its best epoch, as the peers report the best of 2
 # --hosts: large-cnn, the server on host 1 and a worker on each of hosts 2-4, links unshaped and at 1 Gbit/s.
 HOSTS_MODEL, HOSTS_BATCH, HOSTS_MICROBATCH, HOSTS_WORKERS = "large-cnn", 512, 16, 3
 HOSTS_RATES = (None, "1gbit")
+# The multi-host rows: each link rate with everything as float32, then with gradients and optimiser steps as bfloat16.
+HOSTS_ROWS = tuple((rate, precision) for precision in ("float32", "bfloat16") for rate in HOSTS_RATES)
+# Bytes per sample the workers' sockets carried, up and down, when every microbatch's gradient travelled alone as
+# float32 and every worker was sent the weights each step (large-cnn, global batch 512, 3 workers): 32 gradients and 3
+# copies of the weights, 4.8 MB each, per 512 samples.
+HOSTS_BYTES_BEFORE = 35 * 4 * 1_199_882 / 512
 # --hosts --sweep: links at 100 Mbit/s, where the wire sets the pace, with 1, 2 and 3 worker hosts, and 3 with bfloat16 gradients.
 SWEEP_RATE, SWEEP_SAMPLES = "100mbit", 1536
 SWEEP = ((1, "float32"), (2, "float32"), (3, "float32"), (3, "bfloat16"))
@@ -317,18 +323,20 @@ class Backprop:
             wait(base, 60)
         return statistics.median(joined), statistics.median(ready)
 
-    def hosts_cluster(self, hosts, samples, rate, workers=HOSTS_WORKERS, precision="float32"):
+    def hosts_cluster(self, hosts, samples, rate, workers=HOSTS_WORKERS, precision="float32", steps="float32"):
         """A cluster across hosts: the server on host 1 and a worker on each of hosts 2..workers+1, over TCP with
-        CurveZMQ keys, every link shaped to `rate` each way (None: unshaped), gradients in `precision`. samples/s
-        (best epoch), the workers' waiting share, and bytes per trained sample on the wire and on the workers' sockets."""
-        d = self.run_dir(f"hosts-{rate or 'unshaped'}-{workers}-{precision}")
+        CurveZMQ keys, every link shaped to `rate` each way (None: unshaped), gradients in `precision` and optimiser
+        steps in `steps`. samples/s (best epoch), the workers' waiting share, and bytes per trained sample on the wire
+        and on the workers' sockets."""
+        d = self.run_dir(f"hosts-{rate or 'unshaped'}-{workers}-{precision}-{steps}")
         keys = d + ".keys"
         run_checked([f"{self.bin}/backprop", "keys", "generate", keys, "--workers", str(HOSTS_WORKERS)], d + ".keys.log")
         hosts.shape(rate)
         before = hosts.link_bytes(1)
         cmd = [f"{self.bin}/backprop-server", *self.common(HOSTS_MODEL, samples), "--batch-size", str(HOSTS_BATCH),
                "--microbatch", str(HOSTS_MICROBATCH), "--keys", keys, "--host", hosts.addresses[0], "--port", "0",
-               "--workers-min", str(workers), "--gradient-precision", precision, "--run-dir", d, "--quiet"]
+               "--workers-min", str(workers), "--gradient-precision", precision, "--update-precision", steps,
+               "--run-dir", d, "--quiet"]
         server = start(hosts.on(1) + cmd, d + ".log")
         path = os.path.join(d, "endpoint")
         while not (os.path.exists(path) and os.path.getsize(path) > 0):
@@ -800,16 +808,39 @@ def print_hosts(args, samples, train, rows, busy):
     train_text = rate_text(train and train["rate"])
     print(f"backprop train --threads 2, same model, data, batch and microbatch: {train_text} samples/s")
     print()
-    print(f"{'links':<16} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} {'up B/sample':>12} "
+    print(f"{'links':<16} {'values':>8} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} {'up B/sample':>12} "
           f"{'down B/sample':>14} {'worker wait':>11}")
-    for rate, r in rows.items():
+    for (rate, precision), r in rows.items():
         share = f"{r['rate'] / train['rate']:.0%}" if train else "n/a"
         links = f"{rate} each way" if rate else "unshaped"
-        print(f"{links:<16} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} {r['wire']:>14,.0f} {r['up']:>12,.0f} "
+        print(f"{links:<16} {precision:>8} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} {r['wire']:>14,.0f} {r['up']:>12,.0f} "
               f"{r['down']:>14,.0f} {r['wait_share']:>11.0%}")
-    print("(wire: bytes both ways on the server's link, CurveZMQ and TCP/IP included, though a veth counts the headers of")
-    print(" a 64 KB offloaded segment once; up/down: bytes the workers sent and received on their sockets; all per sample")
-    print(" trained. worker wait: share of the workers' time spent waiting for the server)")
+    print("(values: float32, or bfloat16 gradients and optimiser steps (--gradient-precision and --update-precision")
+    print(" bfloat16). wire: bytes both ways on the server's link, CurveZMQ and TCP/IP included, though a veth counts the")
+    print(" headers of a 64 KB offloaded segment once; up/down: bytes the workers sent and received on their sockets; all per")
+    print(" sample trained. worker wait: share of the workers' time spent waiting for the server)")
+    print_hosts_targets(train, rows)
+
+
+def print_hosts_targets(train, rows):
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    print()
+    print("targets (across hosts)")
+    for number, (rate, floor) in enumerate(((None, 0.75), ("1gbit", 0.65)), start=1):
+        ours = rows[rate, "float32"]["rate"]
+        links = f"{rate} links" if rate else "unshaped links"
+        if train:
+            print(f"{number}. {HOSTS_WORKERS} worker hosts, {links}, >= {floor:.0%} of backprop train --threads 2: {ours:.0f} vs "
+                  f"{train['rate']:.0f} samples/s = {ours / train['rate']:.0%}  {verdict(ours >= floor * train['rate'])}")
+        else:
+            print(f"{number}. {HOSTS_WORKERS} worker hosts, {links}, >= {floor:.0%} of backprop train --threads 2: n/a")
+    for precision in ("float32", "bfloat16"):
+        r = rows[None, precision]
+        moved = r["up"] + r["down"]
+        print(f"3. bytes per sample on the workers' sockets <= 1/8 of {HOSTS_BYTES_BEFORE:,.0f} ({precision}): {moved:,.0f} "
+              f"= 1/{HOSTS_BYTES_BEFORE / moved:.1f}  {verdict(moved * 8 <= HOSTS_BYTES_BEFORE)}")
 
 
 def print_sweep(sweep):
@@ -830,7 +861,8 @@ def measure_hosts(args, scratch):
     train = bp.train(HOSTS_MODEL, samples, HOSTS_BATCH, 2)
     hosts = Hosts(HOSTS_WORKERS + 1)
     try:
-        rows = {rate: bp.hosts_cluster(hosts, samples, rate) for rate in HOSTS_RATES}
+        rows = {(rate, precision): bp.hosts_cluster(hosts, samples, rate, precision=precision, steps=precision)
+                for rate, precision in HOSTS_ROWS}
         # Where the link, not the cores, sets the pace: docs/scaling.md's model checked against these.
         sweep = {(n, precision): bp.hosts_cluster(hosts, SWEEP_SAMPLES, SWEEP_RATE, workers=n, precision=precision)
                  for n, precision in SWEEP} if args.sweep else {}
