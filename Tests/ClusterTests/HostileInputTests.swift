@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import Training
 import XCTest
 
 /// Garbage on the server's socket: dropped and counted, never applied, never a crash.
@@ -120,6 +121,57 @@ final class HostileInputTests: XCTestCase {
                       "value-less gradients were not rejected: \(cluster.events())")
         let refusal = cluster.events().first { ($0["reason"] as? String)?.contains("cannot share memory") == true }
         XCTAssertTrue((refusal?["reason"] as? String)?.contains("has 1000 bytes, expected") == true, "\(String(describing: refusal))")
+    }
+
+    /// A server speaking by hand sends a worker process the bfloat16 step to weights it never had, as
+    /// after a message lost with a broken connection: the worker computes nothing, says why in its
+    /// goodbye, and joins again to be sent the weights in full.
+    func testAWorkerSentAStepFromWeightsItNeverHadLeavesAndJoinsAgain() throws {
+        var config = SmallRun(trainLimit: 300, epochs: 1).config
+        config.updatePrecision = "bfloat16"
+        let run = try PreparedRun(config: config, testSet: false)
+        let context = try ZMQContext()
+        defer { context.close() }
+        let server = try ZMQSocket(context: context, kind: .router)
+        defer { server.close() }
+        let endpoint = try server.bind("tcp://127.0.0.1:*")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("lost-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let worker = try Child("backprop-worker", ["--server", endpoint, "--log-dir", root], outputPath: root + "/worker.log")
+        defer { worker.stop() }
+
+        func next(_ kind: MessageKind) throws -> (routing: [UInt8], message: Message) {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if let frames = try server.receive(timeoutMilliseconds: 200), frames.count > 1,
+                   let message = try? Message(frames: Array(frames.dropFirst()), limits: MessageLimits()), message.kind == kind {
+                    return (frames[0], message)
+                }
+            }
+            XCTFail("no \(kind) from the worker:\n\(worker.output)")
+            throw CancellationError()
+        }
+        let join = try next(.join)
+        let info: [String: Any] = [
+            "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)), "modelSpec": run.model.spec,
+            "parameterCount": run.model.parameterCount, "runDirectory": root, "heartbeatInterval": 0.5,
+        ]
+        let welcome = String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)
+        XCTAssertTrue(try server.send([join.routing] + Message(runID: 9, sender: 4, step: 0, body: .welcome(configJSON: welcome)).encoded()))
+        _ = try next(.ready)
+        let step = [Float](repeating: BFloat16.round(0.001), count: run.model.parameterCount)
+        let assignment = Message(runID: 9, sender: 0, step: 12, body: .assignment(
+            epoch: 0, microbatches: [MicrobatchRef(index: 0, positions: 0..<8)], form: .bfloat16Step, weights: step))
+        XCTAssertTrue(try server.send([join.routing] + assignment.encoded()))
+
+        guard case .leave(let reason) = try next(.leave).message.body else { return XCTFail("no goodbye") }
+        XCTAssertTrue(reason.contains("the assignment of step 12 builds on weights this worker does not hold (it holds no"), reason)
+        let again = try next(.join)
+        XCTAssertEqual(again.routing, join.routing, "the worker should join again as the same peer")
+        worker.signal(SIGTERM)
+        XCTAssertEqual(worker.wait(timeout: 10), 0, worker.output)
+        XCTAssertTrue(worker.output.contains("joining again"), worker.output)
     }
 
     func testBadServerInputGivesOneClearLine() throws {
