@@ -247,11 +247,7 @@ public final class ServerLink {
     /// The bfloat16 step to the weights of `step`, packed 2 bytes a value in a send buffer libzmq is not reading.
     private func bfloat16StepSnapshot(_ values: [Float], step: Int) -> PayloadBuffer {
         if let stepSnapshot, stepSnapshot.step == step { return stepSnapshot.buffer }
-        let buffer = stepBuffers.take()
-        values.withUnsafeBufferPointer { source in
-            guard let base = source.baseAddress else { return }
-            buffer.values.update(from: base, count: source.count)
-        }
+        let buffer = Self.copy(values, into: stepBuffers)
         BFloat16.packInPlace(buffer.values, count: buffer.count)
         buffer.bytesPerValue = BFloat16.size
         stepSnapshot = (step, buffer)
@@ -262,12 +258,18 @@ public final class ServerLink {
     /// in place while libzmq may still be sending the previous step's).
     private func weightsSnapshot(_ weights: [Float], step: Int) -> PayloadBuffer {
         if let snapshot, snapshot.step == step { return snapshot.buffer }
-        let buffer = weightBuffers.take()
-        weights.withUnsafeBufferPointer { source in
+        let buffer = Self.copy(weights, into: weightBuffers)
+        snapshot = (step, buffer)
+        return buffer
+    }
+
+    /// `values` in a buffer of `pool` that libzmq is not reading.
+    private static func copy(_ values: [Float], into pool: PayloadPool) -> PayloadBuffer {
+        let buffer = pool.take()
+        values.withUnsafeBufferPointer { source in
             guard let base = source.baseAddress else { return }
             buffer.values.update(from: base, count: source.count)
         }
-        snapshot = (step, buffer)
         return buffer
     }
 }

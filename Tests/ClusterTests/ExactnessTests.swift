@@ -55,10 +55,7 @@ final class ExactnessTests: XCTestCase {
     func testBFloat16GradientsAreExactAndHalfTheBytes() throws {
         var run = SmallRun()
         run.gradientPrecision = "bfloat16"
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
-        var float32 = run
-        float32.gradientPrecision = "float32"
-        XCTAssertNotEqual(reference, try referenceCheckpoint(float32.config), "rounding changed nothing")
+        let reference = try reference(of: run, changedFrom: SmallRun())
         let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
         try cluster.addWorker()
         try cluster.addWorker(local: true)
@@ -79,13 +76,11 @@ final class ExactnessTests: XCTestCase {
     /// the 2-byte step instead of the 4-byte weights, and every worker, one joining mid-run too,
     /// computes with the server's weights to the bit, so the weights are still `backprop train`'s.
     func testBFloat16StepsAreExactAndHalfTheWeightBytes() throws {
-        var run = SmallRun(trainLimit: 3_000)
-        run.gradientPrecision = "bfloat16"
+        var float32Steps = SmallRun(trainLimit: 3_000)
+        float32Steps.gradientPrecision = "bfloat16"
+        var run = float32Steps
         run.updatePrecision = "bfloat16"
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
-        var float32Steps = run
-        float32Steps.updatePrecision = "float32"
-        XCTAssertNotEqual(reference, try referenceCheckpoint(float32Steps.config), "rounding the steps changed nothing")
+        let reference = try reference(of: run, changedFrom: float32Steps)
         let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
         try cluster.addWorker()
         try cluster.addWorker(local: true)
@@ -105,6 +100,13 @@ final class ExactnessTests: XCTestCase {
             let stepped = received.filter { $0 > weightBytes / 2 && $0 < weightBytes * 3 / 4 }
             XCTAssertGreaterThan(stepped.count, received.count * 3 / 4, "worker \(id) was not sent the steps: \(received)")
         }
+    }
+
+    /// `backprop train`'s checkpoint for `run`, a rounding of `unrounded`, which must end elsewhere.
+    private func reference(of run: SmallRun, changedFrom unrounded: SmallRun) throws -> Data {
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        XCTAssertNotEqual(reference, try referenceCheckpoint(unrounded.config), "rounding changed nothing")
+        return reference
     }
 
     func testAWorkerKilledMidRunChangesNothing() throws {
