@@ -10,6 +10,8 @@ struct SeedWriter {
         let bodies: [Body] = [
             .join(name: "worker-1", pid: 42, model: "seed-cnn"), .welcome(configJSON: #"{"epochs":1}"#), .ready(sharedFile: nil), .ready(sharedFile: "/dev/shm/backprop-1-a-1-x"),
             .assignment(epoch: 1, microbatches: [MicrobatchRef(index: 0, positions: 0..<8), MicrobatchRef(index: 1, positions: 8..<16)], weights: [0, 1, 2, 3]),
+            .assignment(epoch: 1, microbatches: [MicrobatchRef(index: 2, positions: 16..<24)], form: .held, weights: []),
+            .assignment(epoch: 1, microbatches: [MicrobatchRef(index: 3, positions: 24..<32)], form: .bfloat16Step, weights: [0.5, -0.25, 0, 2]),
             .gradients(report), .heartbeat, .leave(reason: "finished"), .shutdown(reason: "done"), .error(reason: "no"), .rejoin(reason: "again"),
         ]
         for (index, body) in bodies.enumerated() {

@@ -21,9 +21,10 @@ block checks the performance targets (n/a where a peer's figure is missing).
 
 --hosts measures only a cluster across hosts: the server on one network-namespace host and 3
 workers on 3 others (scripts/hosts), over TCP with CurveZMQ keys, with the links unshaped and
-shaped to 1 Gbit/s each way: samples/s, its share of `backprop train --threads 2` on the same
-settings, and bytes per sample on the wire (the server host's link counters) and on the workers'
-sockets (their bytes_sent and bytes_received).
+shaped to 1 Gbit/s each way, each with float32 values and with bfloat16 gradients and optimiser
+steps, and once unshaped without keys: samples/s, its share of `backprop train --threads 2` on the
+same settings, and bytes per sample on the wire (the server host's link counters) and on the
+workers' sockets (their bytes_sent and bytes_received), then the targets for them.
 
 With --folders it measures only image folders: how fast 256x256 JPEG photos and 28x28 PNGs are
 decoded into the cache, and one epoch of mnist-cnn from a folder of Fashion-MNIST PNGs, cold and
@@ -52,6 +53,14 @@ EPOCHS = 2  # each run reports its best epoch, as the peers report the best of 2
 # --hosts: large-cnn, the server on host 1 and a worker on each of hosts 2-4, links unshaped and at 1 Gbit/s.
 HOSTS_MODEL, HOSTS_BATCH, HOSTS_MICROBATCH, HOSTS_WORKERS = "large-cnn", 512, 16, 3
 HOSTS_RATES = (None, "1gbit")
+# The multi-host rows (links, values, CurveZMQ): each link rate with everything as float32, then with gradients and
+# optimiser steps as bfloat16, all with CurveZMQ keys; then unshaped float32 without keys, which shows what CurveZMQ costs.
+HOSTS_ROWS = tuple((rate, precision, True) for precision in ("float32", "bfloat16") for rate in HOSTS_RATES) + \
+    ((None, "float32", False),)
+# Bytes per sample the workers' sockets carried, up and down, when every microbatch's gradient travelled alone as
+# float32 and every worker was sent the weights each step (large-cnn, global batch 512, 3 workers): 32 gradients and 3
+# copies of the weights, 4.8 MB each, per 512 samples.
+HOSTS_BYTES_BEFORE = 35 * 4 * 1_199_882 / 512
 # --hosts --sweep: links at 100 Mbit/s, where the wire sets the pace, with 1, 2 and 3 worker hosts, and 3 with bfloat16 gradients.
 SWEEP_RATE, SWEEP_SAMPLES = "100mbit", 1536
 SWEEP = ((1, "float32"), (2, "float32"), (3, "float32"), (3, "bfloat16"))
@@ -336,18 +345,21 @@ class Backprop:
             wait(base, 60)
         return statistics.median(joined), statistics.median(ready)
 
-    def hosts_cluster(self, hosts, samples, rate, workers=HOSTS_WORKERS, precision="float32"):
+    def hosts_cluster(self, hosts, samples, rate, workers=HOSTS_WORKERS, precision="float32", steps="float32", curve=True):
         """A cluster across hosts: the server on host 1 and a worker on each of hosts 2..workers+1, over TCP with
-        CurveZMQ keys, every link shaped to `rate` each way (None: unshaped), gradients in `precision`. samples/s
-        (best epoch), the workers' waiting share, and bytes per trained sample on the wire and on the workers' sockets."""
-        d = self.run_dir(f"hosts-{rate or 'unshaped'}-{workers}-{precision}")
+        CurveZMQ keys (plain TCP without `curve`), every link shaped to `rate` each way (None: unshaped), gradients in
+        `precision` and optimiser steps in `steps`. samples/s (best epoch), the workers' waiting share, and bytes per
+        trained sample on the wire and on the workers' sockets."""
+        d = self.run_dir(f"hosts-{rate or 'unshaped'}-{workers}-{precision}-{steps}{'' if curve else '-plain'}")
         keys = d + ".keys"
         run_checked([f"{self.bin}/backprop", "keys", "generate", keys, "--workers", str(HOSTS_WORKERS)], d + ".keys.log")
+        server_keys = ["--keys", keys] if curve else []
         hosts.shape(rate)
         before = hosts.link_bytes(1)
         cmd = [f"{self.bin}/backprop-server", *self.common(HOSTS_MODEL, samples), "--batch-size", str(HOSTS_BATCH),
-               "--microbatch", str(HOSTS_MICROBATCH), "--keys", keys, "--host", hosts.addresses[0], "--port", "0",
-               "--workers-min", str(workers), "--gradient-precision", precision, "--run-dir", d, "--quiet"]
+               "--microbatch", str(HOSTS_MICROBATCH), *server_keys, "--host", hosts.addresses[0], "--port", "0",
+               "--workers-min", str(workers), "--gradient-precision", precision, "--update-precision", steps,
+               "--run-dir", d, "--quiet"]
         server = start(hosts.on(1) + cmd, d + ".log")
         path = os.path.join(d, "endpoint")
         while not (os.path.exists(path) and os.path.getsize(path) > 0):
@@ -356,8 +368,8 @@ class Backprop:
             time.sleep(0.01)
         with open(path) as f:
             endpoint = f.read().strip()
-        procs = [start(hosts.on(k + 1) + [f"{self.bin}/backprop-worker", "--server", endpoint, "--key", f"{keys}/worker-{k}.key",
-                                          "--server-key", f"{keys}/server.pub"], d + f".worker{k}.log")
+        worker_keys = (lambda k: ["--key", f"{keys}/worker-{k}.key", "--server-key", f"{keys}/server.pub"]) if curve else (lambda k: [])
+        procs = [start(hosts.on(k + 1) + [f"{self.bin}/backprop-worker", "--server", endpoint, *worker_keys(k)], d + f".worker{k}.log")
                  for k in range(1, workers + 1)]
         code, _ = wait(server, 1800)
         for p in procs:
@@ -824,23 +836,47 @@ def print_hosts(args, samples, train, rows, busy):
     print(f"{HOSTS_MODEL}, {samples} samples ({MODEL_DATA[HOSTS_MODEL]}), global batch {HOSTS_BATCH}, microbatch "
           f"{HOSTS_MICROBATCH}; best of {EPOCHS} epochs")
     print(f"server on host {HOSTS_NAME}-h1, {HOSTS_WORKERS} workers on {HOSTS_NAME}-h2..h{HOSTS_WORKERS + 1}: network namespaces "
-          "on a bridge (scripts/hosts), TCP with CurveZMQ keys; every process shares this machine's cores")
+          "on a bridge (scripts/hosts), TCP with CurveZMQ keys unless a row says none; every process shares this machine's cores")
     if busy >= 0.10:
         print(f"warning: other processes kept {busy:.0%} of the CPU busy just before the run: every figure is low")
     print()
     train_text = rate_text(train and train["rate"])
     print(f"backprop train --threads 2, same model, data, batch and microbatch: {train_text} samples/s")
     print()
-    print(f"{'links':<16} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} {'up B/sample':>12} "
-          f"{'down B/sample':>14} {'worker wait':>11}")
-    for rate, r in rows.items():
+    print(f"{'links':<16} {'values':>8} {'keys':>5} {'samples/s':>10} {'of train':>9} {'step ms':>8} {'wire B/sample':>14} "
+          f"{'up B/sample':>12} {'down B/sample':>14} {'worker wait':>11}")
+    for (rate, precision, curve), r in rows.items():
         share = f"{r['rate'] / train['rate']:.0%}" if train else "n/a"
         links = f"{rate} each way" if rate else "unshaped"
-        print(f"{links:<16} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} {r['wire']:>14,.0f} {r['up']:>12,.0f} "
-              f"{r['down']:>14,.0f} {r['wait_share']:>11.0%}")
-    print("(wire: bytes both ways on the server's link, CurveZMQ and TCP/IP included, though a veth counts the headers of")
-    print(" a 64 KB offloaded segment once; up/down: bytes the workers sent and received on their sockets; all per sample")
-    print(" trained. worker wait: share of the workers' time spent waiting for the server)")
+        print(f"{links:<16} {precision:>8} {'CURVE' if curve else 'none':>5} {r['rate']:>10.0f} {share:>9} {r['step'] * 1000:>8.0f} "
+              f"{r['wire']:>14,.0f} {r['up']:>12,.0f} {r['down']:>14,.0f} {r['wait_share']:>11.0%}")
+    print("(values: float32, or bfloat16 gradients and optimiser steps (--gradient-precision and --update-precision")
+    print(" bfloat16). keys: CurveZMQ keys, or none (plain TCP). wire: bytes both ways on the server's link, CurveZMQ and")
+    print(" TCP/IP included, though a veth counts the headers of a 64 KB offloaded segment once; up/down: bytes the workers")
+    print(" sent and received on their sockets; all per sample trained. worker wait: share of the workers' time spent waiting")
+    print(" for the server)")
+    print_hosts_targets(train, rows)
+
+
+def print_hosts_targets(train, rows):
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    print()
+    print("targets (across hosts)")
+    for number, (rate, floor) in enumerate(((None, 0.75), ("1gbit", 0.65)), start=1):
+        ours = rows[rate, "float32", True]["rate"]
+        links = f"{rate} links" if rate else "unshaped links"
+        if train:
+            print(f"{number}. {HOSTS_WORKERS} worker hosts, {links}, >= {floor:.0%} of backprop train --threads 2: {ours:.0f} vs "
+                  f"{train['rate']:.0f} samples/s = {ours / train['rate']:.0%}  {verdict(ours >= floor * train['rate'])}")
+        else:
+            print(f"{number}. {HOSTS_WORKERS} worker hosts, {links}, >= {floor:.0%} of backprop train --threads 2: n/a")
+    for precision in ("float32", "bfloat16"):
+        r = rows[None, precision, True]
+        moved = r["up"] + r["down"]
+        print(f"3. bytes per sample on the workers' sockets <= 1/8 of {HOSTS_BYTES_BEFORE:,.0f} ({precision}): {moved:,.0f} "
+              f"= 1/{HOSTS_BYTES_BEFORE / moved:.1f}  {verdict(moved * 8 <= HOSTS_BYTES_BEFORE)}")
 
 
 def print_sweep(sweep):
@@ -861,7 +897,8 @@ def measure_hosts(args, scratch):
     train = bp.train(HOSTS_MODEL, samples, HOSTS_BATCH, 2)
     hosts = Hosts(HOSTS_WORKERS + 1)
     try:
-        rows = {rate: bp.hosts_cluster(hosts, samples, rate) for rate in HOSTS_RATES}
+        rows = {(rate, precision, curve): bp.hosts_cluster(hosts, samples, rate, precision=precision, steps=precision, curve=curve)
+                for rate, precision, curve in HOSTS_ROWS}
         # Where the link, not the cores, sets the pace: docs/scaling.md's model checked against these.
         sweep = {(n, precision): bp.hosts_cluster(hosts, SWEEP_SAMPLES, SWEEP_RATE, workers=n, precision=precision)
                  for n, precision in SWEEP} if args.sweep else {}

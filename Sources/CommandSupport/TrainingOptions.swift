@@ -47,6 +47,9 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "float32, or bfloat16: round every node of a step's gradient sum to bfloat16, so workers send half the bytes; exact for any number of workers (default: float32).")
     var gradientPrecision: String?
 
+    @Option(help: "float32, or bfloat16: round every optimiser step to bfloat16, so the server sends each worker 2 bytes per weight a step instead of the 4-byte weights; exact for any number of workers (default: float32).")
+    var updatePrecision: String?
+
     @Option(help: ArgumentHelp("folder: data: the size images are resized to, with antialiased bilinear interpolation (default: 28x28).", valueName: "HxW"))
     var imageSize: String?
 
@@ -76,6 +79,7 @@ public struct TrainingOptions: ParsableArguments {
         if let testLimit { config.testLimit = testLimit }
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
         if let gradientPrecision { config.gradientPrecision = gradientPrecision }
+        if let updatePrecision { config.updatePrecision = updatePrecision }
         if let imageSize { config.imageSize = imageSize }
         if let color { config.color = color }
         if let augment { config.augment = augment }

@@ -28,6 +28,12 @@ public final class ServerLink {
     private let weightBuffers: PayloadPool
     /// This step's snapshot, once taken.
     private var snapshot: (step: Int, buffer: PayloadBuffer)?
+    /// Snapshots of the bfloat16 steps, apart from the weights' so neither overwrites the other's current one.
+    private let stepBuffers: PayloadPool
+    /// The bfloat16 step that led to this step's weights, packed, once taken.
+    private var stepSnapshot: (step: Int, buffer: PayloadBuffer)?
+    /// For each peer without a shared file, the step whose weights it was last sent (in full or as a step).
+    private var heldSteps: [[UInt8]: Int] = [:]
     /// Peers that share a memory file with the server.
     private var sharing: [SharedPeer] = []
     /// CURVE clients refused since the last receive, to be reported one by one.
@@ -53,6 +59,7 @@ public final class ServerLink {
         limits.gradientValueBytes = gradientValueBytes
         self.limits = limits
         weightBuffers = PayloadPool(elements: parameterCount)
+        stepBuffers = PayloadPool(elements: parameterCount)
         context = try ZMQContext()
         // The ZAP handler must be bound before the server socket, in the same context.
         zap = try curve.map { [context] in try ZAPHandler(context: context, authorizedKeys: $0.authorizedWorkers) }
@@ -169,30 +176,50 @@ public final class ServerLink {
         sharing.append(SharedPeer(routing: peer, file: file))
     }
 
-    /// Stops sharing memory with a peer (a gradient already held keeps its file until released).
+    /// Stops sharing memory with a peer (a gradient already held keeps its file until released) and
+    /// forgets which weights it holds: its next assignment carries them in full.
     public func forget(_ peer: [UInt8]) {
         sharing.removeAll { $0.routing == peer }
+        heldSteps[peer] = nil
     }
 
     // MARK: - Outbox
 
     /// Sends step `step`'s assignment of `count` microbatches (`microbatch(i)` gives the i-th) with
-    /// `weights`: into the peer's shared file, once per step, or in a payload from one snapshot per
-    /// step that libzmq sends to every worker from the same memory. Never blocks.
-    public func sendAssignment(to peer: [UInt8], step: Int, epoch: Int, count: Int, weights: [Float],
+    /// `weights`: into the peer's shared file, once per step; otherwise only what the peer lacks:
+    /// nothing when it was sent this step's weights already, `previousStep` (the bfloat16 step from
+    /// the weights of `step − 1`, when the optimiser rounds its steps) when it was sent those, and
+    /// the weights in full else. A payload comes from one snapshot per step, which libzmq sends to
+    /// every worker from the same memory. Never blocks.
+    public func sendAssignment(to peer: [UInt8], step: Int, epoch: Int, count: Int, weights: [Float], previousStep: [Float]?,
                                microbatch: (Int) -> MicrobatchRef) -> SendOutcome {
         var payload: PayloadBuffer?
-        if let index = sharing.firstIndex(where: { $0.routing == peer }) {
+        var form = WeightsForm.full
+        let shared = sharing.firstIndex(where: { $0.routing == peer })
+        if let index = shared {
             if sharing[index].step != step {
                 weights.withUnsafeBufferPointer { sharing[index].file.slot(0).update(from: $0.baseAddress.unsafelyUnwrapped, count: $0.count) }
                 sharing[index].step = step
             }
+        } else if heldSteps[peer] == step {
+            form = .held
+        } else if let previousStep, heldSteps[peer] == step - 1 {
+            form = .bfloat16Step
+            payload = bfloat16StepSnapshot(previousStep, step: step)
         } else {
             payload = weightsSnapshot(weights, step: step)
         }
-        writer.assignment(runID: runID, step: UInt64(step), epoch: epoch, count: count, elementCount: payload?.count ?? 0,
+        writer.assignment(runID: runID, step: UInt64(step), epoch: epoch, count: count, form: form, elementCount: payload?.count ?? 0,
                           microbatch: microbatch)
-        return deliver(to: peer, payload: payload)
+        let outcome = deliver(to: peer, payload: payload)
+        if shared == nil {
+            switch outcome {
+            case .sent: heldSteps[peer] = step
+            case .wouldBlock: break
+            case .unreachable, .failed: heldSteps[peer] = nil
+            }
+        }
+        return outcome
     }
 
     /// Sends a heartbeat (the step being collected, or 0). Never blocks.
@@ -218,16 +245,32 @@ public final class ServerLink {
         }
     }
 
+    /// The bfloat16 step to the weights of `step`, packed 2 bytes a value in a send buffer libzmq is not reading.
+    private func bfloat16StepSnapshot(_ values: [Float], step: Int) -> PayloadBuffer {
+        if let stepSnapshot, stepSnapshot.step == step { return stepSnapshot.buffer }
+        let buffer = Self.copy(values, into: stepBuffers)
+        BFloat16.packInPlace(buffer.values, count: buffer.count)
+        buffer.bytesPerValue = BFloat16.size
+        stepSnapshot = (step, buffer)
+        return buffer
+    }
+
     /// The weights of `step` in a send buffer libzmq is not reading (the optimiser changes them
     /// in place while libzmq may still be sending the previous step's).
     private func weightsSnapshot(_ weights: [Float], step: Int) -> PayloadBuffer {
         if let snapshot, snapshot.step == step { return snapshot.buffer }
-        let buffer = weightBuffers.take()
-        weights.withUnsafeBufferPointer { source in
+        let buffer = Self.copy(weights, into: weightBuffers)
+        snapshot = (step, buffer)
+        return buffer
+    }
+
+    /// `values` in a buffer of `pool` that libzmq is not reading.
+    private static func copy(_ values: [Float], into pool: PayloadPool) -> PayloadBuffer {
+        let buffer = pool.take()
+        values.withUnsafeBufferPointer { source in
             guard let base = source.baseAddress else { return }
             buffer.values.update(from: base, count: source.count)
         }
-        snapshot = (step, buffer)
         return buffer
     }
 }

@@ -29,12 +29,34 @@ public enum BFloat16 {
         }
     }
 
+    /// `values`, already rounded, as little-endian bfloat16 bytes.
+    public static func bytes(_ values: [Float]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * size)
+        for value in values {
+            let half = UInt16(truncatingIfNeeded: value.bitPattern >> 16)
+            bytes.append(UInt8(truncatingIfNeeded: half))
+            bytes.append(UInt8(truncatingIfNeeded: half >> 8))
+        }
+        return bytes
+    }
+
     /// Reads `destination.count` little-endian bfloat16 values from `bytes` (any alignment) as Float32s: exact.
     public static func load(_ bytes: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(bytes.count >= destination.count * size, "too few bytes for the values")
         for i in destination.indices {
             let half = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: i * size, as: UInt16.self))
             destination[i] = Float(bitPattern: UInt32(half) << 16)
+        }
+    }
+
+    /// Subtracts the little-endian bfloat16 values in `bytes` (any alignment) from `destination`, one
+    /// Float32 subtraction each.
+    public static func subtract(_ bytes: UnsafeRawBufferPointer, from destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(bytes.count >= destination.count * size, "too few bytes for the values")
+        for i in destination.indices {
+            let half = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: i * size, as: UInt16.self))
+            destination[i] -= Float(bitPattern: UInt32(half) << 16)
         }
     }
 

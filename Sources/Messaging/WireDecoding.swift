@@ -66,7 +66,11 @@ public struct Envelope {
             throw .bodyLengthMismatch(header: bodyLength, frame: body.count)
         }
 
-        let width = kind == .gradients ? limits.gradientValueBytes : MemoryLayout<Float>.size
+        let width = switch kind {
+        case .gradients: limits.gradientValueBytes
+        case .assignment: Self.assignedWeightsForm(body)?.valueBytes ?? MemoryLayout<Float>.size
+        default: MemoryLayout<Float>.size
+        }
         let expectedBytes = elements * width
         guard payload.count == expectedBytes else {
             throw .payloadSizeMismatch(expected: expectedBytes, got: payload.count)
@@ -79,6 +83,13 @@ public struct Envelope {
         self.body = body
         self.payload = elements > 0 ? payload : UnsafeRawBufferPointer(start: nil, count: 0)
         valueBytes = width
+    }
+
+    /// The weights form an assignment body names, when it is long enough to name a known one
+    /// (`AssignmentDecoder` refuses the body otherwise).
+    private static func assignedWeightsForm(_ body: UnsafeRawBufferPointer) -> WeightsForm? {
+        guard body.count >= 12 else { return nil }
+        return WeightsForm(rawValue: UInt32(littleEndian: body.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
     }
 
     /// The header's element count as an Int, after the per-kind and `limits` checks.
@@ -148,6 +159,8 @@ public struct AssignmentDecoder {
     public private(set) var epoch = 0
     /// The microbatches of the last assignment decoded, in the order sent.
     public private(set) var microbatches: [MicrobatchRef] = []
+    /// How the last assignment decoded gives its weights.
+    public private(set) var form = WeightsForm.full
     private var seen = Set<Int>()
 
     /// Empty storage.
@@ -155,25 +168,44 @@ public struct AssignmentDecoder {
 
     /// Decodes and checks an assignment's body (check 9); on a throw the previous contents are gone.
     ///
-    /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64):
-    /// exactly 8 + 24·count bytes, every pad 0, every range non-empty and within Int, indices unique.
+    /// epoch UInt32, count UInt32, weights form UInt32, pad UInt32 = 0, then count × (index UInt32,
+    /// pad UInt32 = 0, start UInt64, end UInt64): exactly 16 + 24·count bytes, a known form that
+    /// agrees with the payload (held: none; a bfloat16 step: one), every pad 0, every range non-empty
+    /// and within Int, indices unique.
     public mutating func decode(_ envelope: Envelope) throws(WireError) {
         precondition(envelope.kind == .assignment, "AssignmentDecoder.decode of a \(envelope.kind) message")
-        try decode(body: envelope.body)
+        try decode(body: envelope.body, hasPayload: !envelope.payload.isEmpty)
     }
 
-    mutating func decode(body: UnsafeRawBufferPointer) throws(WireError) {
+    mutating func decode(body: UnsafeRawBufferPointer, hasPayload: Bool) throws(WireError) {
         microbatches.removeAll(keepingCapacity: true)
         seen.removeAll(keepingCapacity: true)
-        guard body.count >= 8 else {
-            throw .malformedBody("assignment body is \(body.count) bytes, needs at least 8")
+        guard body.count >= 16 else {
+            throw .malformedBody("assignment body is \(body.count) bytes, needs at least 16")
         }
         var reader = ByteReader(body)
         epoch = Int(reader.read(UInt32.self))
         let count = Int(reader.read(UInt32.self))
-        let expected = 8 + 24 * count
+        let rawForm = reader.read(UInt32.self)
+        let formPad = reader.read(UInt32.self)
+        guard let form = WeightsForm(rawValue: rawForm) else {
+            throw .malformedBody("assignment weights form \(rawForm) is unknown")
+        }
+        guard formPad == 0 else {
+            throw .malformedBody("assignment pad is \(formPad), must be 0")
+        }
+        switch form {
+        case .held where hasPayload:
+            throw .malformedBody("assignment of held weights with a payload")
+        case .bfloat16Step where !hasPayload:
+            throw .malformedBody("assignment of a bfloat16 step without a payload")
+        default:
+            break
+        }
+        self.form = form
+        let expected = 16 + 24 * count
         guard body.count == expected else {
-            throw .malformedBody("assignment body is \(body.count) bytes, expected 8 + 24 × \(count) = \(expected)")
+            throw .malformedBody("assignment body is \(body.count) bytes, expected 16 + 24 × \(count) = \(expected)")
         }
         microbatches.reserveCapacity(count)
         seen.reserveCapacity(count)
@@ -254,8 +286,9 @@ extension Body {
             self = .heartbeat
         case .assignment:
             var decoder = AssignmentDecoder()
-            try decoder.decode(body: body)
-            self = .assignment(epoch: decoder.epoch, microbatches: decoder.microbatches, weights: Self.floats(envelope.payload, valueBytes: 4))
+            try decoder.decode(body: body, hasPayload: !envelope.payload.isEmpty)
+            self = .assignment(epoch: decoder.epoch, microbatches: decoder.microbatches, form: decoder.form,
+                               weights: Self.floats(envelope.payload, valueBytes: envelope.valueBytes))
         case .gradients:
             self = .gradients(GradientReport(try envelope.gradientStats(), values: Self.floats(envelope.payload, valueBytes: envelope.valueBytes)))
         case .leave:

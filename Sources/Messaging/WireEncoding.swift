@@ -16,8 +16,8 @@ extension Message {
             writer.writeBody(Array((sharedFile ?? "").utf8))
         case .heartbeat:
             writer.writeBody([])
-        case .assignment(let epoch, let microbatches, _):
-            writer.writeAssignmentBody(epoch: epoch, count: microbatches.count) { microbatches[$0] }
+        case .assignment(let epoch, let microbatches, let form, _):
+            writer.writeAssignmentBody(epoch: epoch, count: microbatches.count, form: form) { microbatches[$0] }
         case .gradients(let report):
             writer.writeGradientsBody(report.stats)
         case .report(let figures):
@@ -27,6 +27,9 @@ extension Message {
                            protocolVersion: protocolVersion)
         if payload.isEmpty {
             return [writer.header, writer.body]
+        }
+        if case .assignment(_, _, .bfloat16Step, _) = body {
+            return [writer.header, writer.body, BFloat16.bytes(payload)]
         }
         return [writer.header, writer.body, LittleEndianFloats.bytes(payload)]
     }
@@ -50,10 +53,11 @@ public struct FrameWriter: Sendable {
         body = []
     }
 
-    /// An assignment of `count` microbatches (`microbatch(i)` gives the i-th) in `epoch`, whose payload holds `elementCount` weights.
-    public mutating func assignment(runID: UInt64, step: UInt64, epoch: Int, count: Int, elementCount: Int,
+    /// An assignment of `count` microbatches (`microbatch(i)` gives the i-th) in `epoch`, with its weights in `form`,
+    /// whose payload holds `elementCount` values.
+    public mutating func assignment(runID: UInt64, step: UInt64, epoch: Int, count: Int, form: WeightsForm = .full, elementCount: Int,
                                     microbatch: (Int) -> MicrobatchRef) {
-        writeAssignmentBody(epoch: epoch, count: count, microbatch: microbatch)
+        writeAssignmentBody(epoch: epoch, count: count, form: form, microbatch: microbatch)
         writeHeader(kind: .assignment, runID: runID, sender: 0, step: step, elementCount: elementCount)
     }
 
@@ -94,11 +98,14 @@ public struct FrameWriter: Sendable {
         figures.write(into: &body)
     }
 
-    /// epoch UInt32, count UInt32, then count × (index UInt32, pad UInt32 = 0, start UInt64, end UInt64).
-    mutating func writeAssignmentBody(epoch: Int, count: Int, microbatch: (Int) -> MicrobatchRef) {
+    /// epoch UInt32, count UInt32, weights form UInt32, pad UInt32 = 0, then count × (index UInt32, pad UInt32 = 0,
+    /// start UInt64, end UInt64).
+    mutating func writeAssignmentBody(epoch: Int, count: Int, form: WeightsForm, microbatch: (Int) -> MicrobatchRef) {
         body.removeAll(keepingCapacity: true)
         body.appendLittleEndian(UInt32(truncatingIfNeeded: epoch))
         body.appendLittleEndian(UInt32(truncatingIfNeeded: count))
+        body.appendLittleEndian(form.rawValue)
+        body.appendLittleEndian(UInt32(0))
         for entry in 0..<count {
             let ref = microbatch(entry)
             body.appendLittleEndian(UInt32(truncatingIfNeeded: ref.index))

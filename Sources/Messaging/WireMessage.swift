@@ -43,6 +43,20 @@ public struct MicrobatchRef: Equatable, Sendable {
     }
 }
 
+/// How an assignment gives the worker the weights of its step (the assignment body's weights field).
+public enum WeightsForm: UInt32, Equatable, Sendable, CaseIterable {
+    /// The weights themselves: Float32 values in the payload, or in the worker's shared-memory file when there is none.
+    case full = 0
+    /// No payload: the worker holds the weights of this step already, from an earlier assignment of the step.
+    case held = 1
+    /// The step from the previous weights as bfloat16 values in the payload (a run with `--update-precision bfloat16`):
+    /// each weight of `step` is the worker's weight of `step − 1` minus its value, a Float32 subtraction.
+    case bfloat16Step = 2
+
+    /// Bytes per payload value.
+    var valueBytes: Int { self == .bfloat16Step ? BFloat16.size : MemoryLayout<Float>.size }
+}
+
 /// What a gradients message says besides the gradient: which microbatches, and how it went.
 ///
 /// A gradients message carries one node of the step's sum tree: the sum of `microbatches`
@@ -123,9 +137,9 @@ public enum Body: Equatable, Sendable {
     /// Worker → server: data loaded; with a path, the worker's `SharedPayloads` file, through which it
     /// would take its weights and give its gradients instead of in payloads.
     case ready(sharedFile: String?)
-    /// Server → worker: microbatches to compute in `epoch`, and the weights to compute them with
-    /// (none: they are in the worker's shared-memory file).
-    case assignment(epoch: Int, microbatches: [MicrobatchRef], weights: [Float])
+    /// Server → worker: microbatches to compute in `epoch`, and the weights to compute them with, in
+    /// `form` (full with no values: they are in the worker's shared-memory file).
+    case assignment(epoch: Int, microbatches: [MicrobatchRef], form: WeightsForm = .full, weights: [Float])
     /// Worker → server: one microbatch's gradient (no values: it is in the worker's shared-memory file).
     case gradients(GradientReport)
     /// Either way: still alive.
@@ -161,7 +175,7 @@ public enum Body: Equatable, Sendable {
     /// The Float32 values sent in the payload frame (empty for kinds without one).
     var payload: [Float] {
         switch self {
-        case .assignment(_, _, let weights): weights
+        case .assignment(_, _, _, let weights): weights
         case .gradients(let report): report.values
         default: []
         }
@@ -174,7 +188,7 @@ public enum Body: Equatable, Sendable {
 /// exactly the frames `encoded()` produces for it.
 public struct Message: Equatable, Sendable, CustomStringConvertible {
     /// The protocol version this module speaks; a peer with another version is refused.
-    public static let protocolVersion: UInt16 = 3
+    public static let protocolVersion: UInt16 = 4
 
     /// The training run the message belongs to (0 in a join, before the worker knows it).
     public var runID: UInt64
@@ -209,13 +223,14 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
             if let sharedFile { fields.append("shared=\(Self.quoted(sharedFile))") }
         case .heartbeat:
             break
-        case .assignment(let epoch, let microbatches, let weights):
+        case .assignment(let epoch, let microbatches, let form, let weights):
             // Saturating: a hostile assignment can name ranges whose sizes add up past Int.max.
             let samples = microbatches.reduce(0) { total, ref in
                 let (sum, overflow) = total.addingReportingOverflow(ref.positions.count)
                 return overflow ? Int.max : sum
             }
-            fields += ["epoch=\(epoch)", "microbatches=\(microbatches.count)", "samples=\(samples)", "elements=\(weights.count)"]
+            fields += ["epoch=\(epoch)", "microbatches=\(microbatches.count)", "samples=\(samples)", "weights=\(form)",
+                       "elements=\(weights.count)"]
         case .gradients(let report):
             fields += ["microbatch=\(report.microbatch)", "samples=\(report.samples)", "elements=\(report.values.count)"]
         case .leave(let reason), .shutdown(let reason), .error(let reason), .rejoin(let reason):

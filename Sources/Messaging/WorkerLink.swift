@@ -3,9 +3,10 @@ import Foundation
 /// A worker's side of the wire: frames in, typed events out; typed messages out, frames sent.
 ///
 /// One DEALER socket connected to the server. What it hides: frame indices, the assignment body
-/// decoded into reused storage, weights read where libzmq received them (or copied when they are
-/// not aligned), the shared-memory file a worker on the server's machine offers, and gradients
-/// sent from reused buffers or written into that file. One thread uses it.
+/// decoded into reused storage, the weights kept from one assignment to the next (replaced by
+/// weights in full, stepped by a bfloat16 step, or used again), the shared-memory file a worker
+/// on the server's machine offers, and gradients sent from reused buffers or written into that
+/// file. One thread uses it.
 public final class WorkerLink {
     private let context: ZMQContext
     private let socket: ZMQSocket
@@ -21,8 +22,10 @@ public final class WorkerLink {
     private var pendingGradient: PayloadBuffer?
     /// Whether the last assignment's weights, and so its gradients, are in the shared file.
     private var assignmentShared = false
-    /// Where weights that are not 4-byte aligned in libzmq's buffer are copied (rare).
-    private var alignedWeights: UnsafeMutableBufferPointer<Float>?
+    /// The weights of `heldStep`, from the assignments that came with values (not through the shared file).
+    private var weights = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    /// The step whose weights `weights` holds (nil: none yet, or they may be wrong).
+    private var heldStep: UInt64?
     /// The memory file shared with a server on this machine, once offered.
     public private(set) var shared: SharedPayloads?
     /// Bytes of the last message received.
@@ -51,7 +54,7 @@ public final class WorkerLink {
     deinit {
         socket.close()
         context.close()
-        alignedWeights?.deallocate()
+        weights.deallocate()
     }
 
     /// Takes the server's welcome: messages are now run `runID`'s from worker `id`, for a model of
@@ -62,9 +65,10 @@ public final class WorkerLink {
         if parameterCount != self.parameterCount {
             self.parameterCount = parameterCount
             gradients = PayloadPool(elements: parameterCount)
-            alignedWeights?.deallocate()
-            alignedWeights = nil
+            weights.deallocate()
+            weights = .allocate(capacity: parameterCount)
         }
+        heldStep = nil
         limits = MessageLimits(parameterCount: parameterCount)
         limits.gradientValueBytes = gradientValueBytes
         try socket.setMaxMessageSize(Int64(parameterCount * MemoryLayout<Float>.size + (1 << 20)))
@@ -76,7 +80,8 @@ public final class WorkerLink {
 
     /// The next event within `timeoutMilliseconds` (0 polls), or nil; with `watch`, looked for
     /// without sleeping for up to that long first (`ZMQSocket.receive(into:timeoutMilliseconds:watch:)`).
-    /// An assignment's microbatches and weights are valid until the next receive.
+    /// An assignment's microbatches and weights are valid until the next receive. An assignment
+    /// whose weights this worker cannot make (they build on weights it does not hold) is `.weightsMissing`.
     public func receive(timeoutMilliseconds: Int32, watch: Duration = .zero) throws -> WorkerEvent? {
         guard try socket.receive(into: inbox, timeoutMilliseconds: timeoutMilliseconds, watch: watch) else { return nil }
         let envelope: Envelope
@@ -98,34 +103,29 @@ public final class WorkerLink {
         } catch {
             return .refused(Refusal(error, header: header))
         }
-        // No weights in the message: they, and the gradients, are in the shared file.
-        let weights: UnsafePointer<Float>
-        if envelope.payload.isEmpty {
+        let step = envelope.step
+        switch decoder.form {
+        case .full where envelope.payload.isEmpty:
+            // No weights in the message: they, and the gradients, are in the shared file.
             guard let shared else { return .refused(Refusal(reason: "assignment without weights, and no shared file", header: header)) }
             guard decoder.microbatches.allSatisfy({ $0.index + 1 < shared.slots }) else {
                 return .refused(Refusal(reason: "assignment of a microbatch past the shared file's \(shared.slots - 1) slots", header: header))
             }
-            weights = UnsafePointer(shared.slot(0))
-        } else {
-            weights = floats(envelope.payload)
+            assignmentShared = true
+            return .assignment(AssignmentArrival(header: header, epoch: decoder.epoch, microbatches: decoder.microbatches,
+                                                 weights: UnsafePointer(shared.slot(0))))
+        case .full:
+            LittleEndianFloats.load(envelope.payload, into: weights)
+        case .held:
+            guard heldStep == step else { return .weightsMissing(step: step, held: heldStep) }
+        case .bfloat16Step:
+            guard step > 0, heldStep == step - 1 else { return .weightsMissing(step: step, held: heldStep) }
+            BFloat16.subtract(envelope.payload, from: weights)
         }
-        assignmentShared = envelope.payload.isEmpty
-        return .assignment(AssignmentArrival(header: header, epoch: decoder.epoch, microbatches: decoder.microbatches, weights: weights))
-    }
-
-    /// The weights in a received payload as Float32 values: the payload itself when it is aligned
-    /// (on a little-endian host), otherwise a copy.
-    private func floats(_ payload: UnsafeRawBufferPointer) -> UnsafePointer<Float> {
-        let count = payload.count / MemoryLayout<Float>.size
-        #if _endian(little)
-        if let base = payload.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
-            return base.bindMemory(to: Float.self, capacity: count)
-        }
-        #endif
-        let copy = alignedWeights ?? .allocate(capacity: max(parameterCount, count, 1))
-        alignedWeights = copy
-        LittleEndianFloats.load(payload, into: UnsafeMutableBufferPointer(rebasing: copy[0..<count]))
-        return UnsafePointer(copy.baseAddress.unsafelyUnwrapped)
+        heldStep = step
+        assignmentShared = false
+        return .assignment(AssignmentArrival(header: header, epoch: decoder.epoch, microbatches: decoder.microbatches,
+                                             weights: UnsafePointer(weights.baseAddress.unsafelyUnwrapped)))
     }
 
     // MARK: - Shared memory
@@ -232,4 +232,7 @@ public enum WorkerEvent {
     case control(Message)
     /// A message that was refused.
     case refused(Refusal)
+    /// An assignment of `step` whose weights build on weights this worker does not hold (`held`:
+    /// the step it holds): a message from the server was lost. The worker must join again.
+    case weightsMissing(step: UInt64, held: UInt64?)
 }

@@ -79,6 +79,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     case badWelcome(String)
     /// The server could not bind its address.
     case cannotListen(String)
+    /// The worker cannot compute what it was assigned (its data is not the server's).
+    case cannotCompute(String)
 
     /// Whether the process was asked to stop.
     public var isStop: Bool {
@@ -93,6 +95,7 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         case .stopped(let why): return why
         case .badWelcome(let why): return "cannot use the server's welcome: \(why)"
         case .cannotListen(let why): return why
+        case .cannotCompute(let why): return "cannot compute the server's assignment: \(why)"
         }
     }
 }

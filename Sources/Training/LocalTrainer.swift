@@ -83,7 +83,7 @@ public final class LocalGradients: StepGradientSource {
 
     public func accumulate(
         microbatches: [Range<Int>], epoch: Int, order: [Int], version: Int,
-        parameters: [Float], into step: inout StepGradient
+        parameters: [Float], previousStep: [Float]?, into step: inout StepGradient
     ) throws {
         parameters.withUnsafeBufferPointer { parameters in
             guard let parameters = parameters.baseAddress else { return }

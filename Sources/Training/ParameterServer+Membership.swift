@@ -63,6 +63,8 @@ extension ParameterServer {
         if let shutdownReason { return reply(.shutdown(reason: shutdownReason), to: routing) }
         let id: UInt32
         if let existing = members.live(routing: routing) {
+            // Joining again, it starts afresh: it is sent the weights in full.
+            link.forget(routing)
             id = existing.id
         } else {
             id = members.add(routing: routing, name: name, pid: pid, now: monotonicSeconds())

@@ -100,7 +100,7 @@ public final class ParameterServer: StepGradientSource {
 
     public func accumulate(
         microbatches: [Range<Int>], epoch: Int, order: [Int], version: Int,
-        parameters: [Float], into step: inout StepGradient
+        parameters: [Float], previousStep: [Float]?, into step: inout StepGradient
     ) throws {
         admitReadyWorkers(version: version)
         ledger.start(version: version, epoch: epoch, microbatches: microbatches)
@@ -118,7 +118,7 @@ public final class ParameterServer: StepGradientSource {
                 if members.count(in: .active) == 0 { admitReadyWorkers(version: version) }
                 if members.count(in: .active) > 0 {
                     waitingSince = nil
-                    deal(parameters)
+                    deal(parameters, previousStep: previousStep)
                 } else if waitingSince == nil {
                     waitingSince = monotonicSeconds()
                     sink.record(.waitingForWorkers(have: 0, need: 1))
@@ -141,8 +141,9 @@ public final class ParameterServer: StepGradientSource {
     }
 
     /// Gives the waiting microbatches to the active workers in contiguous, balanced shares, each
-    /// with the step's weights. A share whose worker's queue is full waits for the next deal.
-    private func deal(_ parameters: [Float]) {
+    /// with the step's weights (`ServerLink` sends only what a worker lacks: none, the rounded
+    /// `previousStep`, or the weights). A share whose worker's queue is full waits for the next deal.
+    private func deal(_ parameters: [Float], previousStep: [Float]?) {
         let started = monotonicSeconds()
         defer { clock.assign += monotonicSeconds() - started }
         let parts = members.count(in: .active)
@@ -152,7 +153,7 @@ public final class ParameterServer: StepGradientSource {
             part += 1
             guard !share.isEmpty else { continue }
             let outcome = link.sendAssignment(to: worker.routing, step: ledger.version, epoch: ledger.epoch, count: share.count,
-                                              weights: parameters) { entry in
+                                              weights: parameters, previousStep: previousStep) { entry in
                 let index = share[share.startIndex + entry]
                 return MicrobatchRef(index: index, positions: ledger.microbatches[index])
             }

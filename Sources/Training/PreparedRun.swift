@@ -53,10 +53,11 @@ public struct PreparedRun: Sendable {
     /// A fresh optimiser as the config asks.
     public func makeOptimizer() -> any Optimizer {
         let lr = Float(config.effectiveLearningRate)
-        switch config.optimizer {
-        case "sgd": return SGD(parameterCount: model.parameterCount, learningRate: lr, momentum: Float(config.momentum))
-        default: return Adam(parameterCount: model.parameterCount, learningRate: lr)
+        let optimizer: any Optimizer = switch config.optimizer {
+        case "sgd": SGD(parameterCount: model.parameterCount, learningRate: lr, momentum: Float(config.momentum))
+        default: Adam(parameterCount: model.parameterCount, learningRate: lr)
         }
+        return config.bfloat16Updates ? BFloat16Steps(optimizer, parameterCount: model.parameterCount) : optimizer
     }
 
     /// Metadata recorded in checkpoints so a resume can check it continues the same run; for an image

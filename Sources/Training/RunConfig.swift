@@ -28,6 +28,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var checkpointEvery: Int?
     /// `float32`, or `bfloat16`: every node of a step's sum tree rounded to bfloat16, so workers send half the bytes.
     public var gradientPrecision = "float32"
+    /// `float32`, or `bfloat16`: every optimiser step rounded to bfloat16, so the server sends workers 2 bytes per weight a step.
+    public var updatePrecision = "float32"
     /// `folder:` data: the size images are resized to, `HxW` (nil = 28x28).
     public var imageSize: String?
     /// `folder:` data: `grayscale` or `rgb` (nil = grayscale).
@@ -42,6 +44,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     /// Whether gradients are rounded to, and sent as, bfloat16.
     public var bfloat16Gradients: Bool { gradientPrecision == "bfloat16" }
+
+    /// Whether each optimiser step is rounded to bfloat16, and sent to workers so.
+    public var bfloat16Updates: Bool { updatePrecision == "bfloat16" }
 
     public var effectiveLearningRate: Double { learningRate ?? (optimizer == "sgd" ? 0.01 : 0.001) }
 
@@ -68,6 +73,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = checkpointEvery, n < 1 { throw fail("--checkpoint-every must be at least 1 step, got \(n)") }
         guard ["float32", "bfloat16"].contains(gradientPrecision) else {
             throw fail("--gradient-precision must be float32 or bfloat16, got '\(gradientPrecision)'")
+        }
+        guard ["float32", "bfloat16"].contains(updatePrecision) else {
+            throw fail("--update-precision must be float32 or bfloat16, got '\(updatePrecision)'")
         }
         if (imageSize != nil || color != nil) && !data.hasPrefix("folder:") {
             throw fail("--image-size and --color apply to --data folder:DIR only")
@@ -125,6 +133,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         testLimit = try value("test_limit", Int.self)
         checkpointEvery = try value("checkpoint_every", Int.self)
         if let precision = try value("gradient_precision", String.self) { gradientPrecision = precision }
+        if let precision = try value("update_precision", String.self) { updatePrecision = precision }
         imageSize = try value("image_size", String.self)
         color = try value("color", String.self)
         augment = try value("augment", String.self)
@@ -144,6 +153,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let n = testLimit { out.append(("test_limit", .int(n))) }
         if let n = checkpointEvery { out.append(("checkpoint_every", .int(n))) }
         if bfloat16Gradients { out.append(("gradient_precision", .string(gradientPrecision))) }
+        if bfloat16Updates { out.append(("update_precision", .string(updatePrecision))) }
         if let imageSize { out.append(("image_size", .string(imageSize))) }
         if let color { out.append(("color", .string(color))) }
         if let augment { out.append(("augment", .string(augment))) }

@@ -73,10 +73,12 @@ public struct StartingState: Sendable {
 /// Produces the summed gradient of one step's microbatches: in this process, or from workers.
 public protocol StepGradientSource: AnyObject {
     /// Sums the gradients of `microbatches` (positions into `order`) at `parameters` into `step`, in
-    /// the `SumTree`'s order. `version` is the number of optimiser updates applied so far.
+    /// the `SumTree`'s order. `version` is the number of optimiser updates applied so far;
+    /// `previousStep`, when the optimiser rounds its steps to bfloat16 and took the last one here,
+    /// is that step: the weights of `version − 1` minus `parameters`.
     func accumulate(
         microbatches: [Range<Int>], epoch: Int, order: [Int], version: Int,
-        parameters: [Float], into step: inout StepGradient
+        parameters: [Float], previousStep: [Float]?, into step: inout StepGradient
     ) throws
 
     /// Workers whose gradients made up the last step (1 in a single process).
@@ -102,7 +104,8 @@ public func trainStep(
     step: inout StepGradient, source: any StepGradientSource
 ) throws -> Double {
     try source.accumulate(microbatches: microbatches, epoch: epoch, order: order, version: optimizer.step,
-                          parameters: parameters, into: &step)
+                          parameters: parameters, previousStep: (optimizer as? BFloat16Steps)?.step(leadingTo: optimizer.step),
+                          into: &step)
     // A NaN or infinity anywhere stays in the sum: one check of the step's sum and loss covers every microbatch.
     if !step.metrics.lossSum.isFinite {
         throw TrainingError.diverged(step: optimizer.step + 1, what: "the loss")

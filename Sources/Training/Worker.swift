@@ -200,6 +200,15 @@ public final class Worker {
             switch event {
             case .refused(let refusal):
                 sink.record(.messageRejected(worker: 0, reason: refusal.reason))
+            case let .weightsMissing(step, held):
+                // A message from the server was lost (a connection that broke and came back): the server
+                // thinks this worker holds weights it does not. Leaving and joining again starts afresh.
+                let holds = held.map { "step \($0)'s" } ?? "no"
+                let reason = "the assignment of step \(step) builds on weights this worker does not hold (it holds \(holds)); joining again"
+                sink.record(.workerRejoining(worker: Int(welcome.workerID), reason: reason))
+                report(patience: 1)
+                _ = link.leave(reason: reason, patience: 1)
+                return .rejoin
             case .assignment(let assignment):
                 // A restarted server has a new run id; its request to join again is the one message to take from it.
                 guard assignment.header.runID == welcome.runID else {
@@ -211,8 +220,10 @@ public final class Worker {
                 do throws(AssignmentComputer.Refusal) {
                     done = try computer.compute(assignment, on: link, patience: options.serverTimeout)
                 } catch {
-                    sink.record(.messageRejected(worker: 0, reason: error.reason))
-                    continue
+                    // This worker cannot do its share (its data is not the server's): it says so and goes, so
+                    // that the server hands the share to the others instead of waiting for it.
+                    _ = link.leave(reason: "cannot compute the assignment: \(error.reason)", patience: 1)
+                    throw ClusterError.cannotCompute(error.reason)
                 }
                 if let failure = done.sendFailure {
                     sink.record(.sendFailed(worker: Int(welcome.workerID), message: "gradients", reason: failure))
@@ -355,14 +366,19 @@ private final class AssignmentComputer {
 
     /// Computes `assignment`'s microbatches, sending each node's gradient as soon as it is done and
     /// waiting up to `patience` seconds for room to send it; a refusal (nothing sent) when a
-    /// microbatch lies outside the training set.
+    /// microbatch lies outside this worker's training set or is larger than a microbatch.
     func compute(_ assignment: AssignmentArrival, on link: WorkerLink, patience: Double) throws(Refusal) -> Done {
         if orders?.epoch != assignment.epoch {
             orders = (assignment.epoch, EpochPlan.order(sampleCount: run.train.count, epoch: assignment.epoch, seed: run.config.seed))
         }
-        guard let order = orders?.order,
-              assignment.microbatches.allSatisfy({ $0.positions.upperBound <= order.count && $0.positions.count <= run.config.microbatch })
-        else { throw Refusal(reason: "assignment outside the training set") }
+        let order = orders?.order ?? []
+        if let outside = assignment.microbatches.first(where: { $0.positions.upperBound > order.count }) {
+            throw Refusal(reason: "microbatch \(outside.index) reaches sample \(outside.positions.upperBound), past this worker's "
+                          + "\(order.count) training samples; does it read the same data as the server?")
+        }
+        if let large = assignment.microbatches.first(where: { $0.positions.count > run.config.microbatch }) {
+            throw Refusal(reason: "microbatch \(large.index) has \(large.positions.count) samples, more than the run's microbatch of \(run.config.microbatch)")
+        }
         var done = Done()
         var next = 0
         for block in SumTree.blocks(of: assignment.microbatches.lazy.map(\.index)) {

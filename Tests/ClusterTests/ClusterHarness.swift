@@ -201,10 +201,12 @@ struct SmallRun {
     var seed: UInt64 = 3
     var learningRate = 0.003
     var gradientPrecision = "float32"
+    var updatePrecision = "float32"
 
     var flags: [String] {
         ["--train-limit", String(trainLimit), "--test-limit", "300", "--epochs", String(epochs), "--batch-size", "32",
-         "--microbatch", "8", "--seed", String(seed), "--lr", String(learningRate), "--gradient-precision", gradientPrecision]
+         "--microbatch", "8", "--seed", String(seed), "--lr", String(learningRate), "--gradient-precision", gradientPrecision,
+         "--update-precision", updatePrecision]
     }
 
     var config: RunConfig {
@@ -217,6 +219,7 @@ struct SmallRun {
         config.seed = seed
         config.learningRate = learningRate
         config.gradientPrecision = gradientPrecision
+        config.updatePrecision = updatePrecision
         return config
     }
 }

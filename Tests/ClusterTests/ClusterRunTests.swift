@@ -106,7 +106,7 @@ final class ClusterRunTests: XCTestCase {
         let cluster = try TestCluster(self, workersMin: 1, flags: run.flags)
         let oldProtocol = try cluster.addWorker(["--protocol-version", "1"])
         XCTAssertEqual(oldProtocol.wait(timeout: 20), 1, oldProtocol.output)
-        XCTAssertTrue(oldProtocol.output.contains("error: refused by the server: protocol version 1 is not supported; this server speaks version 3"), oldProtocol.output)
+        XCTAssertTrue(oldProtocol.output.contains("error: refused by the server: protocol version 1 is not supported; this server speaks version 4"), oldProtocol.output)
 
         let otherModel = try cluster.addWorker(["--model", "mnist-cnn"])
         XCTAssertEqual(otherModel.wait(timeout: 20), 1, otherModel.output)

@@ -57,10 +57,7 @@ final class ExactnessTests: XCTestCase {
     func testBFloat16GradientsAreExactAndHalfTheBytes() throws {
         var run = SmallRun()
         run.gradientPrecision = "bfloat16"
-        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
-        var float32 = run
-        float32.gradientPrecision = "float32"
-        XCTAssertNotEqual(reference, try referenceCheckpoint(float32.config), "rounding changed nothing")
+        let reference = try reference(of: run, changedFrom: SmallRun())
         let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
         try cluster.addWorker()
         try cluster.addWorker(local: true)
@@ -75,6 +72,47 @@ final class ExactnessTests: XCTestCase {
             XCTAssertLessThan(sent, received, "\(step)")
             XCTAssertGreaterThan(sent, 5_729 * 2 * (step["assignments"] as? Int ?? 1), "\(step)")
         }
+    }
+
+    /// Optimiser steps rounded to bfloat16: a TCP worker that holds the last step's weights is sent
+    /// the 2-byte step instead of the 4-byte weights, and every worker, one joining mid-run too,
+    /// computes with the server's weights to the bit, so the weights are still `backprop train`'s.
+    func testBFloat16StepsAreExactAndHalfTheWeightBytes() throws {
+        var float32Steps = SmallRun(trainLimit: 3_000)
+        float32Steps.gradientPrecision = "bfloat16"
+        var run = float32Steps
+        run.updatePrecision = "bfloat16"
+        let reference = try reference(of: run, changedFrom: float32Steps)
+        let cluster = try TestCluster(self, workersMin: 2, flags: run.flags)
+        try cluster.addWorker()
+        try cluster.addWorker(local: true)
+        XCTAssertTrue(cluster.waitForStep(40), "training did not get going:\n\(cluster.server.output)")
+        try cluster.addWorker()
+        XCTAssertEqual(cluster.waitForServer(), 0, cluster.server.output)
+        XCTAssertEqual(cluster.checkpoint, reference, "bfloat16 steps: the cluster's checkpoint differs from backprop train's")
+
+        let weightBytes = 5_729 * 4
+        for worker in [cluster.workers[0], cluster.workers[2]] {
+            let id = try XCTUnwrap(cluster.workerID(pid: worker.pid))
+            // Each report adds up the worker's assignments since its last one.
+            let reports = cluster.workerSteps(id)
+            let assignments = reports.reduce(0) { $0 + ($1["assignments"] as? Int ?? 0) }
+            let received = reports.compactMap { $0["bytes_received"] as? Int }
+            XCTAssertGreaterThan(assignments, 10, "worker \(id) did few steps")
+            // Its first assignment brings the weights; one that follows a step it took part in brings the step,
+            // half as many bytes: on average under 5/8 of the weights' when fewer than 1 in 4 bring the weights.
+            XCTAssertGreaterThan(received.first ?? 0, weightBytes, "worker \(id)")
+            let perAssignment = received.reduce(0, +) / max(assignments, 1)
+            XCTAssertGreaterThan(perAssignment, weightBytes / 2, "worker \(id): \(reports)")
+            XCTAssertLessThan(perAssignment, weightBytes * 5 / 8, "worker \(id) was not sent the steps: \(reports)")
+        }
+    }
+
+    /// `backprop train`'s checkpoint for `run`, a rounding of `unrounded`, which must end elsewhere.
+    private func reference(of run: SmallRun, changedFrom unrounded: SmallRun) throws -> Data {
+        let reference = try XCTUnwrap(try referenceCheckpoint(run.config))
+        XCTAssertNotEqual(reference, try referenceCheckpoint(unrounded.config), "rounding changed nothing")
+        return reference
     }
 
     func testAWorkerKilledMidRunChangesNothing() throws {

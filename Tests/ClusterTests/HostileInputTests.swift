@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import Training
 import XCTest
 
 /// Garbage on the server's socket: dropped and counted, never applied, never a crash.
@@ -108,7 +109,7 @@ final class HostileInputTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         _ = try member.send(Message(runID: runID, sender: id, step: 0, body: .ready(sharedFile: path)).encoded(), dontWait: true)
         let assignment = try next(.assignment)
-        guard case .assignment(_, let microbatches, let weights) = assignment.body else { return XCTFail("\(assignment)") }
+        guard case .assignment(_, let microbatches, _, let weights) = assignment.body else { return XCTFail("\(assignment)") }
         XCTAssertEqual(weights.count, 5_729, "the weights should come in the payload")
         XCTAssertTrue(FileManager.default.fileExists(atPath: path), "the server removed a file it refused")
 
@@ -120,6 +121,45 @@ final class HostileInputTests: XCTestCase {
                       "value-less gradients were not rejected: \(cluster.events())")
         let refusal = cluster.events().first { ($0["reason"] as? String)?.contains("cannot share memory") == true }
         XCTAssertTrue((refusal?["reason"] as? String)?.contains("has 1000 bytes, expected") == true, "\(String(describing: refusal))")
+    }
+
+    /// A server speaking by hand sends a worker process the bfloat16 step to weights it never had, as
+    /// after a message lost with a broken connection: the worker computes nothing, says why in its
+    /// goodbye, and joins again to be sent the weights in full.
+    func testAWorkerSentAStepFromWeightsItNeverHadLeavesAndJoinsAgain() throws {
+        var config = SmallRun(trainLimit: 300, epochs: 1).config
+        config.updatePrecision = "bfloat16"
+        let server = try HandServer(self, config: config)
+        let join = try server.welcomeWorker()
+        let step = [Float](repeating: BFloat16.round(0.001), count: server.parameterCount)
+        try server.send(Message(runID: 9, sender: 0, step: 12, body: .assignment(
+            epoch: 0, microbatches: [MicrobatchRef(index: 0, positions: 0..<8)], form: .bfloat16Step, weights: step)), to: join)
+
+        guard case .leave(let reason) = try server.next(.leave).message.body else { return XCTFail("no goodbye") }
+        XCTAssertTrue(reason.contains("the assignment of step 12 builds on weights this worker does not hold (it holds no"), reason)
+        let again = try server.next(.join)
+        XCTAssertEqual(again.routing, join, "the worker should join again as the same peer")
+        server.worker.signal(SIGTERM)
+        XCTAssertEqual(server.worker.wait(timeout: 10), 0, server.worker.output)
+        XCTAssertTrue(server.worker.output.contains("joining again"), server.worker.output)
+    }
+
+    /// A worker assigned samples past its training set (its copy of the data is not the server's)
+    /// cannot take part: it says why in its goodbye, so its share can go to others, and exits 1
+    /// with one error line, instead of leaving the step waiting for it.
+    func testAWorkerAssignedSamplesItDoesNotHaveLeavesAndFails() throws {
+        let server = try HandServer(self, config: SmallRun(trainLimit: 300, epochs: 1).config)
+        let join = try server.welcomeWorker()
+        let weights = [Float](repeating: 0.01, count: server.parameterCount)
+        try server.send(Message(runID: 9, sender: 0, step: 0, body: .assignment(
+            epoch: 0, microbatches: [MicrobatchRef(index: 0, positions: 296..<304)], weights: weights)), to: join)
+
+        guard case .leave(let reason) = try server.next(.leave).message.body else { return XCTFail("no goodbye") }
+        XCTAssertTrue(reason.contains("microbatch 0 reaches sample 304, past this worker's 270 training samples"), reason)
+        XCTAssertEqual(server.worker.wait(timeout: 10), 1, server.worker.output)
+        let lines = server.worker.output.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+        XCTAssertEqual(lines, ["error: cannot compute the server's assignment: microbatch 0 reaches sample 304, past this worker's "
+                               + "270 training samples; does it read the same data as the server?"], server.worker.output)
     }
 
     func testBadServerInputGivesOneClearLine() throws {
@@ -145,5 +185,64 @@ final class HostileInputTests: XCTestCase {
         }
         // A server that could not listen left nothing, not even the run directory it made.
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/second"), "a server that never listened left its run directory")
+    }
+}
+
+/// A server speaking the protocol by hand to a real `backprop-worker` process, over a ROUTER on loopback.
+private final class HandServer {
+    let worker: Child
+    let parameterCount: Int
+    private let config: RunConfig
+    private let spec: String
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let root: String
+
+    init(_ test: XCTestCase, config: RunConfig) throws {
+        let run = try PreparedRun(config: config, testSet: false)
+        self.config = config
+        (spec, parameterCount) = (run.model.spec, run.model.parameterCount)
+        context = try ZMQContext()
+        socket = try ZMQSocket(context: context, kind: .router)
+        let endpoint = try socket.bind("tcp://127.0.0.1:*")
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("hand-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        worker = try Child("backprop-worker", ["--server", endpoint, "--log-dir", root], outputPath: root + "/worker.log")
+        test.addTeardownBlock { [self] in
+            worker.stop()
+            socket.close()
+            context.close()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    /// The next message of `kind` from the worker, with its routing id.
+    func next(_ kind: MessageKind) throws -> (routing: [UInt8], message: Message) {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let frames = try socket.receive(timeoutMilliseconds: 200), frames.count > 1,
+               let message = try? Message(frames: Array(frames.dropFirst()), limits: MessageLimits()), message.kind == kind {
+                return (frames[0], message)
+            }
+        }
+        XCTFail("no \(kind) from the worker:\n\(worker.output)")
+        throw CancellationError()
+    }
+
+    /// Takes the worker's join, welcomes it as worker 4 of run 9 and waits for it to be ready; its routing id.
+    func welcomeWorker() throws -> [UInt8] {
+        let join = try next(.join)
+        let info: [String: Any] = [
+            "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)), "modelSpec": spec,
+            "parameterCount": parameterCount, "runDirectory": root, "heartbeatInterval": 0.5,
+        ]
+        let welcome = String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)
+        try send(Message(runID: 9, sender: 4, step: 0, body: .welcome(configJSON: welcome)), to: join.routing)
+        _ = try next(.ready)
+        return join.routing
+    }
+
+    func send(_ message: Message, to routing: [UInt8]) throws {
+        XCTAssertTrue(try socket.send([routing] + message.encoded()))
     }
 }

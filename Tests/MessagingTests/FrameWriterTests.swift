@@ -7,7 +7,7 @@ final class FrameWriterTests: XCTestCase {
         var writer = FrameWriter()
         for _ in 0..<2 {
             let assignment = Samples.message(.assignment)
-            guard case let .assignment(epoch, refs, weights) = assignment.body else { return XCTFail("no assignment sample") }
+            guard case let .assignment(epoch, refs, _, weights) = assignment.body else { return XCTFail("no assignment sample") }
             writer.assignment(runID: assignment.runID, step: assignment.step, epoch: epoch, count: refs.count,
                               elementCount: weights.count) { refs[$0] }
             XCTAssertEqual([writer.header, writer.body], Array(assignment.encoded().prefix(2)))

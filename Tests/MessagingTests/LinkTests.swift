@@ -44,7 +44,7 @@ final class LinkTests: XCTestCase {
         let (worker, routing) = try joinedWorker(server)
         let weights = (0..<parameterCount).map { Float($0) * 0.5 }
         let ref = MicrobatchRef(index: 2, positions: 16..<24)
-        XCTAssertEqual(server.sendAssignment(to: routing, step: 3, epoch: 1, count: 1, weights: weights) { _ in ref }, .sent)
+        XCTAssertEqual(server.sendAssignment(to: routing, step: 3, epoch: 1, count: 1, weights: weights, previousStep: nil) { _ in ref }, .sent)
         let assignment = try nextAssignment(worker)
         XCTAssertEqual(assignment.microbatches, [ref])
         XCTAssertEqual(assignment.header.step, 3)
@@ -67,6 +67,53 @@ final class LinkTests: XCTestCase {
                        (0..<parameterCount).map { -Float($0) })
         held.release()
         XCTAssertFalse(held.isHolding)
+    }
+
+    func testAWorkerIsSentOnlyTheWeightsItLacks() throws {
+        let server = try server()
+        let (worker, routing) = try joinedWorker(server)
+        let ref = MicrobatchRef(index: 0, positions: 0..<8)
+        func assign(step: Int, _ weights: [Float], previousStep: [Float]?) throws -> (weights: [Float], bytes: Int) {
+            XCTAssertEqual(server.sendAssignment(to: routing, step: step, epoch: 0, count: 1, weights: weights,
+                                                 previousStep: previousStep) { _ in ref }, .sent)
+            let assignment = try nextAssignment(worker)
+            XCTAssertEqual(assignment.header.step, UInt64(step))
+            return (Array(UnsafeBufferPointer(start: assignment.weights, count: parameterCount)), worker.lastMessageBytes)
+        }
+        let third = (0..<parameterCount).map { Float($0) * 0.37 - 5 }
+        let full = try assign(step: 3, third, previousStep: nil)
+        XCTAssertEqual(full.weights, third)
+        XCTAssertGreaterThan(full.bytes, 4 * parameterCount)
+
+        // Dealt again in the same step: nothing but the microbatches.
+        let again = try assign(step: 3, third, previousStep: nil)
+        XCTAssertEqual(again.weights, third)
+        XCTAssertLessThan(again.bytes, 200)
+
+        // The next step, from the weights it holds: the rounded step, 2 bytes a value, and the same Float32 subtraction.
+        let step = (0..<parameterCount).map { BFloat16.round(Float($0 % 7) * 0.001 - 0.003) }
+        let fourth = zip(third, step).map { $0 - $1 }
+        let stepped = try assign(step: 4, fourth, previousStep: step)
+        XCTAssertEqual(stepped.weights.map(\.bitPattern), fourth.map(\.bitPattern))
+        XCTAssertLessThan(stepped.bytes, 2 * parameterCount + 200)
+        XCTAssertGreaterThan(stepped.bytes, 2 * parameterCount)
+
+        // A step from weights it was never sent (it holds step 4's): the weights in full.
+        let sixth = fourth.map { $0 + 1 }
+        let skipped = try assign(step: 6, sixth, previousStep: step)
+        XCTAssertEqual(skipped.weights, sixth)
+        XCTAssertGreaterThan(skipped.bytes, 4 * parameterCount)
+
+        // An assignment that builds on weights the worker does not hold (a message lost on the way) is not computed.
+        let lost = Message(runID: runID, sender: 0, step: 8, body: .assignment(epoch: 0, microbatches: [ref], form: .held, weights: []))
+        XCTAssertEqual(server.send(lost, to: routing), .sent)
+        let deadline = Date().addingTimeInterval(10)
+        var missing: (UInt64, UInt64?)?
+        while missing == nil, Date() < deadline {
+            if case let .weightsMissing(step, held) = try worker.receive(timeoutMilliseconds: 100) { missing = (step, held) }
+        }
+        XCTAssertEqual(missing?.0, 8)
+        XCTAssertEqual(missing?.1, 6)
     }
 
     func testRefusalsSayWhyAndWhoseMessageItWas() throws {
@@ -104,7 +151,7 @@ final class LinkTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: file.path), "the server removes the file's name once it has it open")
 
         let weights = (0..<parameterCount).map { Float($0) + 0.25 }
-        XCTAssertEqual(server.sendAssignment(to: routing, step: 1, epoch: 0, count: 1, weights: weights) {
+        XCTAssertEqual(server.sendAssignment(to: routing, step: 1, epoch: 0, count: 1, weights: weights, previousStep: nil) {
             _ in MicrobatchRef(index: 1, positions: 0..<8)
         }, .sent)
         let assignment = try nextAssignment(worker)

@@ -10,7 +10,7 @@ final class MessageTests: XCTestCase {
             let frames = message.encoded()
             let hasPayload: Bool
             switch message.body {
-            case .assignment(_, _, let weights): hasPayload = !weights.isEmpty
+            case .assignment(_, _, _, let weights): hasPayload = !weights.isEmpty
             case .gradients(let report): hasPayload = !report.values.isEmpty
             default: hasPayload = false
             }
@@ -38,7 +38,7 @@ final class MessageTests: XCTestCase {
         )
         let header: [UInt8] = [
             0x42, 0x4B, 0x50, 0x52,                         // magic "BKPR"
-            0x03, 0x00,                                     // version 3
+            0x04, 0x00,                                     // version 4
             0x05, 0x00,                                     // kind 5 = gradients
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // run id
             0x07, 0x00, 0x00, 0x00,                         // sender 7
@@ -65,6 +65,7 @@ final class MessageTests: XCTestCase {
         ))
         XCTAssertEqual(assignment.encoded()[1], [
             0x02, 0, 0, 0, 0x01, 0, 0, 0,             // epoch 2, count 1
+            0x00, 0, 0, 0, 0, 0, 0, 0,                // weights in full, pad
             0x05, 0, 0, 0, 0, 0, 0, 0,                // index 5, pad
             0x0A, 0, 0, 0, 0, 0, 0, 0,                // start 10
             0x14, 0, 0, 0, 0, 0, 0, 0,                // end 20
@@ -115,11 +116,11 @@ final class MessageTests: XCTestCase {
 
     func testVersionMismatchCarriesTheVersionAndComesFirst() {
         var frames = Samples.message(.join).encoded()
-        frames[0] = frames[0].writing(UInt16(4), at: 4)
-        assertRejects(frames, .versionMismatch(got: 4))
+        frames[0] = frames[0].writing(UInt16(5), at: 4)
+        assertRejects(frames, .versionMismatch(got: 5))
         // A future version may change everything after the version field; it is still named.
-        assertRejects([Array(frames[0].prefix(12))], .versionMismatch(got: 4))
-        XCTAssertEqual(WireError.versionMismatch(got: 2).description, "protocol version 2, expected 3")
+        assertRejects([Array(frames[0].prefix(12))], .versionMismatch(got: 5))
+        XCTAssertEqual(WireError.versionMismatch(got: 3).description, "protocol version 3, expected 4")
     }
 
     func testRejectsUnknownKind() {
@@ -221,11 +222,12 @@ final class MessageTests: XCTestCase {
     }
 
     func testRejectsMalformedAssignments() {
-        func body(epoch: UInt32 = 0, count: UInt32, entries: [(UInt32, UInt32, UInt64, UInt64)]) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: 8 + 24 * entries.count)
-                .writing(epoch, at: 0).writing(count, at: 4)
+        func body(epoch: UInt32 = 0, count: UInt32, form: UInt32 = 0, pad: UInt32 = 0,
+                  entries: [(UInt32, UInt32, UInt64, UInt64)]) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: 16 + 24 * entries.count)
+                .writing(epoch, at: 0).writing(count, at: 4).writing(form, at: 8).writing(pad, at: 12)
             for (position, entry) in entries.enumerated() {
-                let offset = 8 + 24 * position
+                let offset = 16 + 24 * position
                 bytes = bytes.writing(entry.0, at: offset).writing(entry.1, at: offset + 4)
                     .writing(entry.2, at: offset + 8).writing(entry.3, at: offset + 16)
             }
@@ -235,6 +237,13 @@ final class MessageTests: XCTestCase {
         XCTAssertNoThrow(try Message(frames: rawFrames(kind: .assignment, body: good, payload: [1]), limits: MessageLimits()))
 
         assertMalformed(rawFrames(kind: .assignment, body: [0, 0, 0, 0], payload: [1]))                           // too short
+        assertMalformed(rawFrames(kind: .assignment, body: Array(good.prefix(8)), payload: [1]))                  // version 2's prefix
+        let one = [(UInt32(0), UInt32(0), UInt64(0), UInt64(8))]
+        assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, form: 3, entries: one), payload: [1]))  // unknown form
+        assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, pad: 1, entries: one), payload: [1]))   // form's pad
+        assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, form: 1, entries: one), payload: [1]))  // held, with values
+        assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, form: 2, entries: one)))                // a step, without
+        XCTAssertNoThrow(try Message(frames: rawFrames(kind: .assignment, body: body(count: 1, form: 1, entries: one)), limits: MessageLimits()))
         assertMalformed(rawFrames(kind: .assignment, body: body(count: 3, entries: [(0, 0, 0, 8), (1, 0, 8, 16)]), payload: [1]))
         assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, entries: [(0, 0, 0, 8), (1, 0, 8, 16)]), payload: [1]))
         assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, entries: [(0, 0, 8, 8)]), payload: [1])) // empty
@@ -243,8 +252,8 @@ final class MessageTests: XCTestCase {
         assertMalformed(rawFrames(kind: .assignment, body: body(count: 2, entries: [(4, 0, 0, 8), (4, 0, 8, 16)]), payload: [1]))
         assertMalformed(rawFrames(kind: .assignment, body: body(count: 1, entries: [(0, 0, 0, UInt64.max)]), payload: [1]))
         XCTAssertEqual(
-            WireError.malformedBody("assignment body is 4 bytes, needs at least 8").description,
-            "malformed body: assignment body is 4 bytes, needs at least 8"
+            WireError.malformedBody("assignment body is 4 bytes, needs at least 16").description,
+            "malformed body: assignment body is 4 bytes, needs at least 16"
         )
     }
 

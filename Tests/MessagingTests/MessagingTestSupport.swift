@@ -62,6 +62,12 @@ enum Samples {
         // Weights and gradients in a shared-memory file: no payload frame.
         Message(runID: 0xDEAD_BEEF, sender: 0, step: 17, body: .assignment(
             epoch: 1, microbatches: [MicrobatchRef(index: 1, positions: 80..<96)], weights: [])),
+        // Weights the worker holds already: no payload; a bfloat16 step from the previous weights: 2 bytes a value.
+        Message(runID: 0xDEAD_BEEF, sender: 0, step: 17, body: .assignment(
+            epoch: 1, microbatches: [MicrobatchRef(index: 3, positions: 112..<128)], form: .held, weights: [])),
+        Message(runID: 0xDEAD_BEEF, sender: 0, step: 18, body: .assignment(
+            epoch: 1, microbatches: [MicrobatchRef(index: 0, positions: 0..<16)], form: .bfloat16Step,
+            weights: [0.5, -0.00390625, 0, 3, BFloat16.round(-1.5e-5), -2])),
         Message(runID: 0xDEAD_BEEF, sender: 2, step: 17, body: .gradients(GradientReport(
             microbatch: 1, samples: 16, lossSum: 3.5, correct: 9, computeSeconds: 0.01, values: []))),
     ]

@@ -29,7 +29,7 @@ final class PayloadBufferTests: XCTestCase {
         for _ in dealers { XCTAssertNotNil(try router.receive(timeoutMilliseconds: 5_000)) }
 
         let assignment = Samples.message(.assignment)
-        guard case let .assignment(epoch, refs, weights) = assignment.body else { return XCTFail("no assignment sample") }
+        guard case let .assignment(epoch, refs, _, weights) = assignment.body else { return XCTFail("no assignment sample") }
         let pool = PayloadPool(elements: weights.count)
         var writer = FrameWriter()
         let inbox = ReceivedFrames()
