@@ -353,7 +353,7 @@ class Backprop:
         d = self.run_dir(f"hosts-{rate or 'unshaped'}-{workers}-{precision}-{steps}{'' if curve else '-plain'}")
         keys = d + ".keys"
         run_checked([f"{self.bin}/backprop", "keys", "generate", keys, "--workers", str(HOSTS_WORKERS)], d + ".keys.log")
-        server_keys = ["--keys", keys] if curve else []
+        server_keys = ["--keys", keys] if curve else ["--insecure"]
         hosts.shape(rate)
         before = hosts.link_bytes(1)
         cmd = [f"{self.bin}/backprop-server", *self.common(HOSTS_MODEL, samples), "--batch-size", str(HOSTS_BATCH),
