@@ -32,6 +32,19 @@ public struct StepFigures: Equatable, Sendable {
         self.bytesReceived = bytesReceived
     }
 
+    /// Adds the figures of later assignments of the same epoch.
+    public static func += (total: inout StepFigures, later: StepFigures) {
+        precondition(total.epoch == later.epoch, "a report counts the assignments of one epoch")
+        total.assignments += later.assignments
+        total.microbatches += later.microbatches
+        total.samples += later.samples
+        total.computeSeconds += later.computeSeconds
+        total.waitSeconds += later.waitSeconds
+        total.sendSeconds += later.sendSeconds
+        total.bytesSent += later.bytesSent
+        total.bytesReceived += later.bytesReceived
+    }
+
     /// The body's size: epoch, microbatches, samples, assignments (UInt32 each), three Float64 seconds, two UInt64 byte counts.
     static let bodySize = 56
 

@@ -312,15 +312,7 @@ private struct ReportTally {
             pending = (figures, step)
             return
         }
-        precondition(sum.epoch == figures.epoch, "a report counts the assignments of one epoch")
-        sum.assignments += figures.assignments
-        sum.microbatches += figures.microbatches
-        sum.samples += figures.samples
-        sum.computeSeconds += figures.computeSeconds
-        sum.waitSeconds += figures.waitSeconds
-        sum.sendSeconds += figures.sendSeconds
-        sum.bytesSent += figures.bytesSent
-        sum.bytesReceived += figures.bytesReceived
+        sum += figures
         pending = (sum, step)
     }
 

@@ -94,19 +94,7 @@ final class TestCluster: ServerRunUnderTest {
         let root = self.root
         let cleanup: () -> Void = { [server] in server.stop() }
         test.addTeardownBlock { cleanup(); try? FileManager.default.removeItem(atPath: root) }
-        let deadline = Date().addingTimeInterval(30)
-        var found: String?
-        while found == nil && Date() < deadline && server.isRunning {
-            if let text = try? String(contentsOfFile: runDirectory + "/endpoint", encoding: .utf8), text.hasSuffix("\n") {
-                found = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            } else {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-        }
-        guard let found else {
-            throw NSError(domain: "ClusterTests", code: 2, userInfo: [NSLocalizedDescriptionKey: "the server did not start:\n\(server.output)"])
-        }
-        endpoint = found
+        endpoint = try serverEndpoint(server, runDirectory: runDirectory)
         test.addTeardownBlock { [weak self] in self?.workers.forEach { $0.stop() } }
     }
 
@@ -192,6 +180,18 @@ func referenceCheckpoint(_ config: RunConfig) throws -> Data? {
     _ = try LocalTrainer(run: run, directory: try RunDirectory(path: directory, resuming: false),
                          start: StartingState(.fresh, for: run), sink: EventRecorder()).train()
     return FileManager.default.contents(atPath: directory + "/checkpoint.safetensors")
+}
+
+/// The endpoint `server` writes into its run directory once it listens; throws if it exits or 30 s pass first.
+func serverEndpoint(_ server: Child, runDirectory: String) throws -> String {
+    let deadline = Date().addingTimeInterval(30)
+    while Date() < deadline && server.isRunning {
+        if let text = try? String(contentsOfFile: runDirectory + "/endpoint", encoding: .utf8), text.hasSuffix("\n") {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    throw NSError(domain: "ClusterTests", code: 2, userInfo: [NSLocalizedDescriptionKey: "the server did not start:\n\(server.output)"])
 }
 
 /// A small run: flags for the server and the same settings as a config.

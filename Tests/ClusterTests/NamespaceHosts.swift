@@ -137,19 +137,7 @@ final class HostCluster: ServerRunUnderTest {
                                   "--worker-timeout", String(workerTimeout), "--run-dir", runDirectory, "--quiet"] + flags,
                                  outputPath: root + "/server.log")
         test.addTeardownBlock { [server] in server.stop() }
-        let deadline = Date().addingTimeInterval(30)
-        var found: String?
-        while found == nil && Date() < deadline && server.isRunning {
-            if let text = try? String(contentsOfFile: runDirectory + "/endpoint", encoding: .utf8), text.hasSuffix("\n") {
-                found = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            } else {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-        }
-        guard let found else {
-            throw NSError(domain: "ClusterTests", code: 2, userInfo: [NSLocalizedDescriptionKey: "the server did not start:\n\(server.output)"])
-        }
-        endpoint = found
+        endpoint = try serverEndpoint(server, runDirectory: runDirectory)
         test.addTeardownBlock { [weak self] in self?.workers.forEach { $0.stop() } }
     }
 
