@@ -19,7 +19,7 @@ public struct Checkpoint: Sendable {
     public var metadata: [String: String]
 
     /// Captures the state of a run.
-    public init(model: Sequential, parameters: [Float], optimizer: any Optimizer, epoch: Int, seed: UInt64, extra: [String: String] = [:]) {
+    public init(model: Model, parameters: [Float], optimizer: any Optimizer, epoch: Int, seed: UInt64, extra: [String: String] = [:]) {
         precondition(parameters.count == model.parameterCount, "parameter count does not match the model")
         self.parameters = parameters
         optimizerName = optimizer.name
@@ -41,7 +41,7 @@ public struct Checkpoint: Sendable {
     }
 
     /// The safetensors bytes, tensors in layout order, then the optimiser's buffers.
-    public func encoded(for model: Sequential) -> [UInt8] {
+    public func encoded(for model: Model) -> [UInt8] {
         var tensors = model.layout.entries.map {
             NamedTensor(name: $0.name, shape: $0.shape, values: Array(parameters[$0.range]))
         }
@@ -55,7 +55,7 @@ public struct Checkpoint: Sendable {
     }
 
     /// Reads a checkpoint and checks that it fits `model`: every tensor present with the right shape, nothing extra.
-    public init(decoding bytes: [UInt8], fitting model: Sequential) throws {
+    public init(decoding bytes: [UInt8], fitting model: Model) throws {
         let file = try SafeTensorsFile(decoding: bytes)
         let metadata = file.metadata
         guard metadata["format"] == Checkpoint.format else {

@@ -1,20 +1,28 @@
-extension Sequential {
-    /// A table of layers, output shapes and parameter counts, laid out like Keras's `model.summary()`.
+extension Model {
+    /// A table of layers, output shapes and parameter counts, laid out like Keras's `model.summary()`;
+    /// for a graph also the layers each one reads ("Connected to"). Non-trainable parameters are the
+    /// moving statistics, as Keras counts them.
     public func summary(name: String) -> String {
-        let rule = String(repeating: "_", count: 65)
-        let double = String(repeating: "=", count: 65)
-        func row(_ a: String, _ b: String, _ c: String) -> String {
-            " " + a.padding(27) + " " + b.padding(25) + " " + c
+        let graph = !isChain
+        let width = graph ? 98 : 65
+        let rule = String(repeating: "_", count: width)
+        let double = String(repeating: "=", count: width)
+        func row(_ a: String, _ b: String, _ c: String, _ d: String = "") -> String {
+            " " + a.padding(27) + " " + b.padding(25) + " " + (graph ? c.padding(11) + " " + d : c)
         }
-        var lines = ["Model: \"\(name)\"", rule, row("Layer (type)", "Output Shape", "Param #"), double]
-        for (index, layer) in layers.enumerated() {
-            lines.append(row("\(layer.kind)_\(index) (\(typeName(layer)))", layer.outputShape.description, grouped(layer.parameterCount)))
+        var lines = ["Model: \"\(name)\"", rule, graph ? row("Layer (type)", "Output Shape", "Param #", "Connected to")
+                                                    : row("Layer (type)", "Output Shape", "Param #"), double]
+        for node in nodes {
+            let sources = node.inputs.map { $0 == Node.modelInput ? "input" : nodes[$0].name }.joined(separator: ", ")
+            lines.append(row("\(node.name) (\(typeName(node.layer)))", node.layer.outputShape.description,
+                             grouped(node.layer.parameterCount), sources))
         }
+        let trainable = layout.trainableCount
         lines += [
             double,
             "Total params: \(grouped(parameterCount)) (\(bytes(parameterCount * 4)))",
-            "Trainable params: \(grouped(parameterCount))",
-            "Non-trainable params: 0",
+            "Trainable params: \(grouped(trainable)) (\(bytes(trainable * 4)))",
+            "Non-trainable params: \(grouped(parameterCount - trainable)) (\(bytes((parameterCount - trainable) * 4)))",
             "Loss: \(loss.rawValue)",
             rule,
         ]

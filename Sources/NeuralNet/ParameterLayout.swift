@@ -8,6 +8,9 @@ public struct ParameterLayout: Sendable, Equatable {
         public let shape: [Int]
         public let offset: Int
         public let layerIndex: Int
+        /// The momentum of a moving average the step updates (batch norm's statistics); nil when trainable.
+        public let movingAverageMomentum: Float?
+        public var isTrainable: Bool { movingAverageMomentum == nil }
         public var count: Int { shape.reduce(1, *) }
         public var range: Range<Int> { offset..<offset + count }
     }
@@ -25,7 +28,8 @@ public struct ParameterLayout: Sendable, Equatable {
         for (index, layer) in layers.enumerated() {
             offsets.append(offset)
             for spec in layer.parameterSpecs {
-                entries.append(Entry(name: "\(layer.kind)_\(index).\(spec.name)", shape: spec.shape, offset: offset, layerIndex: index))
+                entries.append(Entry(name: "\(layer.kind)_\(index).\(spec.name)", shape: spec.shape, offset: offset, layerIndex: index,
+                                     movingAverageMomentum: spec.movingAverageMomentum))
                 offset += spec.count
             }
         }
@@ -33,6 +37,12 @@ public struct ParameterLayout: Sendable, Equatable {
         self.count = offset
         self.layerOffsets = offsets
     }
+
+    /// Number of values the optimiser trains (Keras's trainable parameters).
+    public var trainableCount: Int { entries.filter(\.isTrainable).reduce(0) { $0 + $1.count } }
+
+    /// The tensors updated as moving averages rather than by the optimiser.
+    public var movingAverages: [Entry] { entries.filter { !$0.isTrainable } }
 
     /// The entry called `name`, if the model has one.
     public func entry(named name: String) -> Entry? {

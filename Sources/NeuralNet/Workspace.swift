@@ -8,63 +8,77 @@ public final class Workspace {
     public let input: UnsafeMutablePointer<Float>
     /// (capacity)
     public let labels: UnsafeMutablePointer<Int32>
-    /// Each layer's output, (capacity, layer.outputShape). Layers the model fuses share a buffer.
+    /// Each node's output, (capacity, layer.outputShape). Nodes the model fuses share a buffer.
     let activations: [UnsafeMutablePointer<Float>]
-    /// The buffers this workspace allocated.
-    private let owned: [UnsafeMutablePointer<Float>]
-    /// Two scratch buffers for gradients flowing backwards, each as large as the largest activation.
-    let deltaA: UnsafeMutablePointer<Float>
-    let deltaB: UnsafeMutablePointer<Float>
+    /// What each node keeps from its forward pass for its backward pass (nil for most).
+    let caches: [UnsafeMutablePointer<Float>?]
+    /// The gradient of each node's output, (capacity, layer.outputShape); empty without gradients.
+    private let gradients: [UnsafeMutablePointer<Float>]
+    /// Room for any node's output gradient, where a second reader's gradient waits to be added.
+    let spareGradient: UnsafeMutablePointer<Float>
     /// Room for the largest scratch a layer's backward pass needs.
     let scratch: UnsafeMutablePointer<Float>
-    private let inputCount: Int
-    private let deltaCount: Int
+    /// The buffers this workspace allocated.
+    private var owned: [UnsafeMutablePointer<Float>] = []
 
-    public init(model: Sequential, capacity: Int) {
+    /// gradients: false for a workspace that only evaluates, which then holds no gradient buffers.
+    public init(model: Model, capacity: Int, gradients: Bool = true) {
         precondition(capacity > 0, "workspace capacity must be positive")
         self.capacity = capacity
-        inputCount = capacity * model.inputShape.count
-        input = .allocate(capacity: inputCount)
-        input.initialize(repeating: 0, count: inputCount)
+        var owned: [UnsafeMutablePointer<Float>] = []
+        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            buffer.initialize(repeating: 0, count: max(count, 1))
+            owned.append(buffer)
+            return buffer
+        }
+        input = allocate(capacity * model.inputShape.count)
         labels = .allocate(capacity: capacity)
         labels.initialize(repeating: 0, count: capacity)
         var activations: [UnsafeMutablePointer<Float>] = []
-        var owned: [UnsafeMutablePointer<Float>] = []
         for (index, layer) in model.layers.enumerated() {
             switch model.fusion.buffer[index] {
-            case nil:
-                activations.append(input)
-            case let owner? where owner < index:
-                activations.append(activations[owner])
-            default:
-                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputShape.count)
-                buffer.initialize(repeating: 0, count: capacity * layer.outputShape.count)
-                activations.append(buffer)
-                owned.append(buffer)
+            case nil: activations.append(input)
+            case let owner? where owner < index: activations.append(activations[owner])
+            default: activations.append(allocate(capacity * layer.outputShape.count))
             }
         }
         self.activations = activations
-        self.owned = owned
+        caches = model.layers.map { layer in
+            let count = layer.cacheCount(batch: capacity)
+            return count > 0 ? allocate(count) : nil
+        }
+        var gradientBuffers: [UnsafeMutablePointer<Float>] = []
+        if gradients {
+            for (index, layer) in model.layers.enumerated() {
+                let owner = model.fusion.gradientOwner[index]
+                gradientBuffers.append(owner < index ? gradientBuffers[owner] : allocate(capacity * layer.outputShape.count))
+            }
+        }
+        self.gradients = gradientBuffers
         let widest = model.layers.map(\.outputShape.count).max() ?? 1
-        deltaCount = capacity * widest
-        deltaA = .allocate(capacity: deltaCount)
-        deltaA.initialize(repeating: 0, count: deltaCount)
-        deltaB = .allocate(capacity: deltaCount)
-        deltaB.initialize(repeating: 0, count: deltaCount)
+        spareGradient = allocate(gradients ? capacity * widest : 1)
         let scratchCount = model.layers.compactMap { ($0 as? Conv2D)?.scratchCount }.max() ?? 1
-        scratch = .allocate(capacity: scratchCount)
-        scratch.initialize(repeating: 0, count: scratchCount)
+        scratch = allocate(scratchCount)
+        self.owned = owned
     }
+
+    /// Whether the workspace holds gradient buffers (for training).
+    public var hasGradients: Bool { !gradients.isEmpty }
 
     /// Layer `index`'s output for the last forward pass.
     public func activation(_ index: Int) -> UnsafeMutablePointer<Float> { activations[index] }
 
+    /// The output of node `index`, or the input for `Node.modelInput`.
+    func output(of index: Int) -> UnsafeMutablePointer<Float> {
+        index == Node.modelInput ? input : activations[index]
+    }
+
+    /// The gradient buffer of node `index`'s output.
+    func gradient(of index: Int) -> UnsafeMutablePointer<Float> { gradients[index] }
+
     deinit {
-        input.deallocate()
         labels.deallocate()
         owned.forEach { $0.deallocate() }
-        deltaA.deallocate()
-        deltaB.deallocate()
-        scratch.deallocate()
     }
 }

@@ -4,7 +4,7 @@ import NeuralNet
 /// Reads and writes checkpoint files; writes are atomic (temporary file, then rename).
 public enum CheckpointFile {
     /// Writes `checkpoint` to `path` so that a crash leaves either the old file or the new one, never a torn one.
-    public static func write(_ checkpoint: Checkpoint, for model: Sequential, to path: String) throws {
+    public static func write(_ checkpoint: Checkpoint, for model: Model, to path: String) throws {
         let bytes = checkpoint.encoded(for: model)
         let temporary = path + ".tmp-\(getpid())"
         func fail(_ call: String) -> TrainingError {
@@ -30,7 +30,7 @@ public enum CheckpointFile {
     }
 
     /// Reads the checkpoint at `path` (a file, or a run directory holding `checkpoint.safetensors`) and checks it fits `model`.
-    public static func read(_ path: String, fitting model: Sequential) throws -> Checkpoint {
+    public static func read(_ path: String, fitting model: Model) throws -> Checkpoint {
         let (file, bytes) = try contents(of: path)
         do {
             return try Checkpoint(decoding: bytes, fitting: model)

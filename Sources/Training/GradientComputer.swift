@@ -8,7 +8,7 @@ import NeuralNet
 /// from a zeroed buffer with the same kernels in the same order, so it is bit-for-bit the
 /// same on any machine, in any process, for any number of workers.
 public final class GradientComputer {
-    public let model: Sequential
+    public let model: Model
     private let data: ImageSet
     private let workspace: Workspace
     private let augmentation: Augmentation
@@ -16,7 +16,7 @@ public final class GradientComputer {
 
     /// data: the training images; microbatch: the largest number of samples asked for at once;
     /// augmentation: how images are changed, drawn from (`seed`, epoch, sample index).
-    public init(model: Sequential, data: ImageSet, microbatch: Int, augmentation: Augmentation = Augmentation(), seed: UInt64 = 0) {
+    public init(model: Model, data: ImageSet, microbatch: Int, augmentation: Augmentation = Augmentation(), seed: UInt64 = 0) {
         self.model = model
         self.data = data
         self.augmentation = augmentation
@@ -25,7 +25,7 @@ public final class GradientComputer {
     }
 
     /// Overwrites `gradient` (parameterCount) with the summed gradient of the samples `order[positions]`
-    /// of epoch `epoch` (which only augmentation depends on).
+    /// of epoch `epoch` (which augmentation and dropout masks depend on, with the positions).
     public func compute(
         order: [Int], positions: Range<Int>, epoch: Int = 0,
         parameters: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>
@@ -34,7 +34,8 @@ public final class GradientComputer {
         data.gather(order[positions], augmentation: augmentation, seed: seed, epoch: epoch,
                     images: workspace.input, labels: workspace.labels)
         gradient.initialize(repeating: 0, count: model.parameterCount)
-        return model.accumulateGradients(parameters: parameters, gradients: gradient, workspace: workspace, batch: positions.count)
+        let pass = Pass(training: true, seed: seed, epoch: epoch, firstPosition: positions.lowerBound)
+        return model.accumulateGradients(parameters: parameters, gradients: gradient, workspace: workspace, batch: positions.count, pass: pass)
     }
 }
 
@@ -68,7 +69,7 @@ public struct StepGradient {
 }
 
 /// Loss and accuracy of a model over a whole image set, in batches of the workspace's capacity.
-public func evaluate(model: Sequential, parameters: [Float], on set: ImageSet, workspace: Workspace) -> BatchMetrics {
+public func evaluate(model: Model, parameters: [Float], on set: ImageSet, workspace: Workspace) -> BatchMetrics {
     var total = BatchMetrics()
     var start = 0
     parameters.withUnsafeBufferPointer { p in

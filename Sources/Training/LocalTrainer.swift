@@ -58,7 +58,7 @@ public final class LocalGradients: StepGradientSource {
 
     /// microbatch: the largest microbatch; threads: at least 1; roundsToBFloat16: the sum tree's nodes rounded to bfloat16;
     /// augmentation: drawn from (`seed`, epoch, sample).
-    public init(model: Sequential, data: ImageSet, microbatch: Int, roundsToBFloat16: Bool = false, threads: Int,
+    public init(model: Model, data: ImageSet, microbatch: Int, roundsToBFloat16: Bool = false, threads: Int,
                 augmentation: Augmentation = Augmentation(), seed: UInt64 = 0) {
         precondition(threads >= 1, "at least one thread")
         self.threads = threads

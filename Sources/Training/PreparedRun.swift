@@ -5,7 +5,7 @@ import NeuralNet
 /// A run's model and data, built from its config and checked against each other.
 public struct PreparedRun: Sendable {
     public let config: RunConfig
-    public let model: Sequential
+    public let model: Model
     /// The name the model is shown by: the preset name, or `model` for a custom spec.
     public let modelName: String
     public let dataName: String
@@ -57,7 +57,8 @@ public struct PreparedRun: Sendable {
         case "sgd": SGD(parameterCount: model.parameterCount, learningRate: lr, momentum: Float(config.momentum))
         default: Adam(parameterCount: model.parameterCount, learningRate: lr)
         }
-        return config.bfloat16Updates ? BFloat16Steps(optimizer, parameterCount: model.parameterCount) : optimizer
+        let withStatistics = model.layout.movingAverages.isEmpty ? optimizer : MovingAverages(optimizer, layout: model.layout)
+        return config.bfloat16Updates ? BFloat16Steps(withStatistics, parameterCount: model.parameterCount) : withStatistics
     }
 
     /// Metadata recorded in checkpoints so a resume can check it continues the same run; for an image
@@ -87,7 +88,7 @@ public struct PreparedRun: Sendable {
 }
 
 /// Throws unless `model`'s outputs can classify `classes` classes: one sigmoid output for two classes, or one output per class.
-public func checkModel(_ model: Sequential, named name: String, fits classes: Int, of dataName: String) throws {
+public func checkModel(_ model: Model, named name: String, fits classes: Int, of dataName: String) throws {
     let outputs = model.outputShape.count
     guard outputs == classes || (outputs == 1 && classes == 2) else {
         let need = classes == 2 ? "1 output (sigmoid) or 2" : "\(classes) outputs"

@@ -119,7 +119,7 @@ enum BackpropBench {
 
 /// One model at one microbatch size: buffers, timings and the rows they print as.
 final class Bench {
-    let model: Sequential
+    let model: Model
     let images: ImageSet
     let microbatch: Int
     let budget: Double
@@ -132,7 +132,7 @@ final class Bench {
     /// Stand-ins for the gradients flowing between layers, each as large as the widest layer.
     private let outputGradient, inputGradient, scratch: UnsafeMutablePointer<Float>
 
-    init(model: Sequential, images: ImageSet, microbatch: Int, budget: Double, rounds: Int, calls: Int?) {
+    init(model: Model, images: ImageSet, microbatch: Int, budget: Double, rounds: Int, calls: Int?) {
         self.model = model
         self.images = images
         self.microbatch = microbatch

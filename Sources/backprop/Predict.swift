@@ -47,7 +47,7 @@ struct Predict: ParsableCommand {
             let names = metadata["class_names"].flatMap(ClassNames.decode).flatMap { $0.count == classCount ? $0 : nil }
                 ?? (0..<classCount).map(String.init)
 
-            let workspace = Workspace(model: network, capacity: Self.batch)
+            let workspace = Workspace(model: network, capacity: Self.batch, gradients: false)
             let files = ImageFiles.list(paths)
             var start = 0
             while start < files.count {

@@ -36,7 +36,7 @@ final class FusionTests: XCTestCase {
 
     /// Forward, loss and backward with each layer's own forward and backward, one buffer per layer.
     private func layerByLayerGradient(
-        _ model: Sequential, _ parameters: [Float], _ input: [Float], _ labels: [Int32], batch: Int
+        _ model: Model, _ parameters: [Float], _ input: [Float], _ labels: [Int32], batch: Int
     ) -> (gradient: [Float], lossSum: Double) {
         let layers = model.layers
         var outputs: [[Float]] = []

@@ -198,7 +198,7 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
-    private func checkModel(_ model: Sequential, labels: [Int32], file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkModel(_ model: Model, labels: [Int32], file: StaticString = #filePath, line: UInt = #line) throws {
         let batch = labels.count
         var rng = SeededGenerator(seed: 3)
         let workspace = Workspace(model: model, capacity: batch)

@@ -74,7 +74,7 @@ final class KernelDeterminismTests: XCTestCase {
     }
 
     /// The summed gradient of the workspace's first `batch` samples, from a zeroed buffer.
-    private func gradient(_ model: Sequential, _ parameters: [Float], _ workspace: Workspace, batch: Int) -> [Float] {
+    private func gradient(_ model: Model, _ parameters: [Float], _ workspace: Workspace, batch: Int) -> [Float] {
         var g = [Float](repeating: 0, count: model.parameterCount)
         _ = model.accumulateGradients(parameters: parameters, gradients: &g, workspace: workspace, batch: batch)
         return g

@@ -38,7 +38,7 @@ final class ModelSpecTests: XCTestCase {
             ("flatten,dense1", ""),
             ("", "the spec is empty"),
             ("maxpool40", "does not fit its input"),
-            ("relu-relu", "only conv and dense take an activation"),
+            ("relu-relu", "only conv, sepconv, dwconv and dense take an activation"),
         ]
         for (spec, message) in cases where !message.isEmpty {
             XCTAssertThrowsError(try ModelSpec.build(spec, inputShape: mnist), spec) { error in

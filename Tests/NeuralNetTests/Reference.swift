@@ -95,7 +95,7 @@ enum Reference {
     }
 
     /// The model's summed loss for a batch, entirely in Double.
-    static func modelLoss(_ model: Sequential, _ x: [Double], _ p: [Double], labels: [Int32]) -> Double {
+    static func modelLoss(_ model: Model, _ x: [Double], _ p: [Double], labels: [Int32]) -> Double {
         var a = x
         let lastIndex = model.layers.count - 1
         for (index, layer) in model.layers.enumerated() {
