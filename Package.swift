@@ -14,6 +14,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Model files (--model FILE.yaml or .json).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
         .target(
             name: "Training",
-            dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Messaging", "Randomness"]
+            dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Messaging", "Randomness", "Yams"]
         ),
         .target(name: "ClusterControl", dependencies: ["Training", "TrainingLog", "Randomness"]),
         .target(

@@ -138,7 +138,8 @@ public struct Model: Sendable {
             switch fusion.forward[index] {
             case .alone:
                 if let add = node.layer as? Add {
-                    add.forward(node.inputs.map { UnsafePointer(workspace.output(of: $0)) }, output, batch: batch)
+                    add.forward(workspace.output(of: node.inputs[0]), output, parameters: parameters, batch: batch)
+                    for source in node.inputs.dropFirst() { add.accumulate(workspace.output(of: source), into: output, batch: batch) }
                 } else {
                     var layerPass = pass
                     layerPass.layer = index
@@ -177,7 +178,8 @@ public struct Model: Sendable {
         let last = nodes.count - 1
         // A fused loss gives the gradient at the final activation's input.
         let top = loss.fusedActivation != nil ? nodes[last].inputs[0] : last
-        var written = [Bool](repeating: false, count: nodes.count)
+        let written = workspace.written
+        written.update(repeating: false, count: nodes.count)
         let lossGradient = top == Node.modelInput ? workspace.spareGradient : workspace.gradient(of: top)
         let lossSum = loss.evaluate(lossInput(workspace), labels: workspace.labels, gradient: lossGradient, batch: batch, width: width)
         let correct = correctPredictions(output, labels: workspace.labels, batch: batch, width: width)
@@ -196,7 +198,7 @@ public struct Model: Sendable {
                 continue
             case .alone where node.layer is Add:
                 for source in node.inputs where source != Node.modelInput {
-                    sendGradient(to: source, batch: batch, workspace: workspace, written: &written) { target in
+                    sendGradient(to: source, batch: batch, workspace: workspace) { target in
                         target?.update(from: delta, count: batch * node.layer.outputShape.count)
                     }
                 }
@@ -204,18 +206,18 @@ public struct Model: Sendable {
                 var layerPass = pass
                 layerPass.layer = index
                 layerPass.cache = workspace.caches[index]
-                sendGradient(to: node.inputs[0], batch: batch, workspace: workspace, written: &written) { target in
+                sendGradient(to: node.inputs[0], batch: batch, workspace: workspace) { target in
                     node.layer.backward(input: input, output: output, outputGradient: delta, inputGradient: target,
                                         parameters: parameters, gradients: gradients, batch: batch, pass: layerPass)
                 }
             case .convolve(let conv):
-                sendGradient(to: node.inputs[0], batch: batch, workspace: workspace, written: &written) { target in
+                sendGradient(to: node.inputs[0], batch: batch, workspace: workspace) { target in
                     conv.backward(input: input, outputGradient: delta, inputGradient: target, parameters: parameters,
                                   gradients: gradients, batch: batch, scratch: workspace.scratch)
                 }
             case .poolThroughReLU(let pool):
                 let relu = nodes[node.inputs[0]]
-                sendGradient(to: relu.inputs[0], batch: batch, workspace: workspace, written: &written) { target in
+                sendGradient(to: relu.inputs[0], batch: batch, workspace: workspace) { target in
                     pool.backward(input: input, output: output, outputGradient: delta, inputGradient: target, batch: batch, relu: true)
                 }
             }
@@ -227,10 +229,10 @@ public struct Model: Sendable {
     /// nothing has yet, else into a spare buffer that is then added to it (in node order, so always
     /// the same sum). `write` gets nil for the model's input, whose gradient nobody needs.
     private func sendGradient(
-        to source: Int, batch: Int, workspace: Workspace, written: inout [Bool],
-        _ write: (UnsafeMutablePointer<Float>?) -> Void
+        to source: Int, batch: Int, workspace: Workspace, _ write: (UnsafeMutablePointer<Float>?) -> Void
     ) {
         guard source != Node.modelInput else { return write(nil) }
+        let written = workspace.written
         let owner = fusion.gradientOwner[source]
         let target = workspace.gradient(of: source)
         if !written[owner] {

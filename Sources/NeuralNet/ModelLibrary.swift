@@ -5,5 +5,5 @@ enum ModelLibrary {
     static let dlwpConvnet = "conv32x3-relu,maxpool2,conv64x3-relu,maxpool2,conv128x3-relu,maxpool2,conv128x3-relu,maxpool2,flatten,dropout0.5,dense512-relu,dense1-sigmoid"
 
     /// keras.io's "Image classification from scratch" model (models/mini-xception.yaml, width 1).
-    static let miniXception = "conv128x3s2same,batchnorm,b0=relu,relu,sepconv256x3same,batchnorm,relu,sepconv256x3same,batchnorm,p1=maxpool3s2same,r1=conv256x1s2same<b0,b1=add<p1+r1,relu,sepconv512x3same,batchnorm,relu,sepconv512x3same,batchnorm,p2=maxpool3s2same,r2=conv512x1s2same<b1,b2=add<p2+r2,relu,sepconv728x3same,batchnorm,relu,sepconv728x3same,batchnorm,p3=maxpool3s2same,r3=conv728x1s2same<b2,b3=add<p3+r3,sepconv1024x3same,batchnorm,relu,gap,dropout0.25,dense1-sigmoid"
+    static let miniXception = "conv128x3s2same,batchnorm,block0=relu,relu,sepconv256x3same,batchnorm,relu,sepconv256x3same,batchnorm,pool1=maxpool3s2same,shortcut1=conv256x1s2same<block0,block1=add<pool1+shortcut1,relu,sepconv512x3same,batchnorm,relu,sepconv512x3same,batchnorm,pool2=maxpool3s2same,shortcut2=conv512x1s2same<block1,block2=add<pool2+shortcut2,relu,sepconv728x3same,batchnorm,relu,sepconv728x3same,batchnorm,pool3=maxpool3s2same,shortcut3=conv728x1s2same<block2,block3=add<pool3+shortcut3,sepconv1024x3same,batchnorm,relu,gap,dropout0.25,dense1-sigmoid"
 }

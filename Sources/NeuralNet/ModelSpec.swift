@@ -109,7 +109,10 @@ public enum ModelSpec {
                 }
                 add(try activation(parts[1], input: shape(of: nodes.count - 1), in: specOrPreset), inputs: [nodes.count - 1])
             }
-            if let name { names[name] = nodes.count - 1 }
+            if let name, let last = nodes.popLast() {
+                nodes.append(Node(last.layer, inputs: last.inputs, name: name))
+                names[name] = nodes.count - 1
+            }
         }
         let chosenLoss = loss ?? {
             switch nodes.last?.layer.kind {
@@ -122,7 +125,7 @@ public enum ModelSpec {
     }
 
     /// Whether `text` can name a node: a letter, then letters, digits and underscores.
-    static func isName(_ text: String) -> Bool {
+    public static func isName(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII else { return false }
         return text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
     }

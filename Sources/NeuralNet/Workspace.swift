@@ -18,6 +18,8 @@ public final class Workspace {
     let spareGradient: UnsafeMutablePointer<Float>
     /// Room for the largest scratch a layer's backward pass needs.
     let scratch: UnsafeMutablePointer<Float>
+    /// For each node, whether its gradient buffer has been written in the current backward pass.
+    let written: UnsafeMutablePointer<Bool>
     /// The buffers this workspace allocated.
     private var owned: [UnsafeMutablePointer<Float>] = []
 
@@ -61,6 +63,8 @@ public final class Workspace {
         let scratchCount = model.layers.compactMap { ($0 as? Conv2D)?.scratchCount }.max() ?? 1
         scratch = allocate(scratchCount)
         self.owned = owned
+        written = .allocate(capacity: max(model.nodes.count, 1))
+        written.initialize(repeating: false, count: max(model.nodes.count, 1))
     }
 
     /// Whether the workspace holds gradient buffers (for training).
@@ -79,6 +83,7 @@ public final class Workspace {
 
     deinit {
         labels.deallocate()
+        written.deallocate()
         owned.forEach { $0.deallocate() }
     }
 }

@@ -22,9 +22,13 @@ public struct PreparedRun: Sendable {
 
     /// Loads the data, builds the model for its image shape, and checks that they fit.
     /// Without `testSet` (a worker never tests), `test` is left empty.
-    /// `progress` hears how a first decode of an image folder goes.
-    public init(config: RunConfig, testSet: Bool = true, progress: (@Sendable (DecodeProgress) -> Void)? = nil) throws {
+    /// `modelSpec`, when given, is the model (a worker's, from its server); else `config.model`
+    /// (a preset, spec or model file) is. `progress` hears how a first decode of an image folder goes.
+    public init(config: RunConfig, testSet: Bool = true, modelSpec: String? = nil,
+                progress: (@Sendable (DecodeProgress) -> Void)? = nil) throws {
         try config.validate()
+        // A model file is read, and its mistakes reported, before the data is loaded.
+        let spec = try modelSpec ?? ModelFile.resolve(config.model)
         var config = config
         let source = try DataSource(parsing: config.data)
         let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: testSet ? config.testLimit : 0,
@@ -35,11 +39,12 @@ public struct PreparedRun: Sendable {
             throw TrainingError.badConfig("no training samples left after the validation split of \(config.validationSplit)")
         }
         let shape = Shape(height: train.height, width: train.width, channels: train.channels)
-        let model = try ModelSpec.build(config.model, inputShape: shape)
+        let model = try ModelSpec.build(spec, inputShape: shape)
         try checkModel(model, named: config.model, fits: train.classCount, of: dataset.name)
         self.config = config
         self.model = model
-        modelName = ModelSpec.presets.contains { $0.name == config.model } ? config.model : "model"
+        modelName = ModelSpec.presets.contains { $0.name == config.model } ? config.model
+            : ModelFile.isFile(config.model) ? config.model : "model"
         dataName = dataset.name
         self.train = train
         self.validation = validation

@@ -62,7 +62,7 @@ public final class Worker {
                 run = prepared.run
             } else {
                 do {
-                    run = try PreparedRun(config: welcome.info.config, testSet: false)
+                    run = try PreparedRun(config: welcome.info.config, testSet: false, modelSpec: welcome.info.modelSpec)
                 } catch {
                     _ = link.leave(reason: "cannot prepare the run: \(error)", patience: 1)
                     throw ClusterError.badWelcome("\(error)")

@@ -1,13 +1,14 @@
 import ArgumentParser
 import CommandSupport
 import NeuralNet
+import Training
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a model's layers, output shapes and parameter counts, like Keras's model.summary()."
     )
 
-    @Option(help: "Model: a preset or a spec.")
+    @Option(help: "Model: a preset, a spec, or a model file (.yaml or .json).")
     var model = "seed-cnn"
 
     @Option(help: "Input shape HxWxC.")
@@ -19,7 +20,7 @@ struct Summary: ParsableCommand {
             throw ValidationError("--input must look like 28x28x1, got '\(input)'")
         }
         try runReportingErrors {
-            let network = try ModelSpec.build(model, inputShape: Shape(dims))
+            let network = try ModelSpec.build(ModelFile.resolve(model), inputShape: Shape(dims))
             print(network.summary(name: model))
             for preset in ModelSpec.presets where preset.name == model {
                 print("\(preset.name): \(preset.spec) — \(preset.about)")

@@ -173,12 +173,12 @@ func readEvents(_ path: String) -> [[String: Any]] {
 }
 
 /// The checkpoint `backprop train` writes for the same flags, computed in this process.
-func referenceCheckpoint(_ config: RunConfig) throws -> Data? {
+func referenceCheckpoint(_ config: RunConfig, threads: Int = 1) throws -> Data? {
     let directory = NSTemporaryDirectory() + "backprop-reference-" + UUID().uuidString
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let run = try PreparedRun(config: config)
     _ = try LocalTrainer(run: run, directory: try RunDirectory(path: directory, resuming: false),
-                         start: StartingState(.fresh, for: run), sink: EventRecorder()).train()
+                         start: StartingState(.fresh, for: run), threads: threads, sink: EventRecorder()).train()
     return FileManager.default.contents(atPath: directory + "/checkpoint.safetensors")
 }
 

@@ -7,7 +7,7 @@ import XCTest
 /// (image size, colour, seeded file order) and maps the same image cache, so the weights are `backprop train`'s.
 final class ImageFolderClusterTests: XCTestCase {
     func testTwoWorkersOnAnImageFolderGiveTheWeightsOfBackpropTrain() throws {
-        let root = try writeImages()
+        let root = try writeTwoClassImages(self)
         let data = "folder:" + root + "/images"
         var config = RunConfig()
         config.data = data
@@ -33,41 +33,10 @@ final class ImageFolderClusterTests: XCTestCase {
         }
     }
 
-    /// A folder of JPEG and PNG images (two classes, train and test) written by Pillow; returns its parent directory.
-    private func writeImages() throws -> String {
-        let root = NSTemporaryDirectory() + "backprop-folder-cluster-" + UUID().uuidString
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let script = """
-            import os, random
-            from PIL import Image, ImageDraw
-            r = random.Random(2)
-            for split, n in (("train", 120), ("test", 20)):
-                for label, shape in enumerate(("disc", "bar")):
-                    os.makedirs(f"images/{split}/{shape}", exist_ok=True)
-                    for i in range(n):
-                        im = Image.new("RGB", (30, 26), tuple(r.randrange(80) for _ in range(3)))
-                        d = ImageDraw.Draw(im)
-                        x, y = r.randrange(2, 14), r.randrange(2, 10)
-                        if shape == "disc": d.ellipse([x, y, x + 12, y + 12], fill=(240, 200, 40))
-                        else: d.rectangle([x, y, x + 4, y + 14], fill=(40, 120, 240))
-                        im.save(f"images/{split}/{shape}/{i}." + ("jpg" if i % 3 else "png"))
-            """
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", "-c", script]
-        python.currentDirectoryURL = URL(fileURLWithPath: root)
-        try python.run()
-        python.waitUntilExit()
-        XCTAssertEqual(python.terminationStatus, 0, "python3 with Pillow could not write the images (scripts/setup --tests)")
-
-        return root
-    }
-
     /// A worker whose image decoder differs from the server's is refused with one line naming both:
     /// its pixels, and so its gradients, could differ. The server here is the test, speaking the protocol.
     func testAWorkerWithAnotherImageDecoderIsRefusedNamingBoth() throws {
-        let root = try writeImages()
+        let root = try writeTwoClassImages(self)
         var config = RunConfig()
         config.data = "folder:" + root + "/images"
         config.epochs = 1

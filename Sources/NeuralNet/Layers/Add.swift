@@ -1,7 +1,7 @@
 /// The sum of several tensors of one shape: a residual connection's join (Keras's `Add`).
 ///
-/// A model runs it with all its inputs (`forward(_:_:batch:)`); the gradient of each input is the
-/// output's gradient. The one-input form of the `Layer` passes is the identity.
+/// A model runs it as the `Layer` forward pass on its first input (a copy), then `accumulate` of each
+/// other input in order; the gradient of each input is the output's gradient.
 public struct Add: Layer {
     public let kind = "add"
     public let inputShape: Shape
@@ -9,20 +9,17 @@ public struct Add: Layer {
 
     public init(inputShape: Shape) { self.inputShape = inputShape }
 
-    /// inputs: each (N, shape); output: (N, shape) = inputs[0] + inputs[1] + …, added left to right.
-    public func forward(_ inputs: [UnsafePointer<Float>], _ output: UnsafeMutablePointer<Float>, batch: Int) {
-        let count = batch * inputShape.count
-        output.update(from: inputs[0], count: count)
-        for input in inputs.dropFirst() {
-            for i in 0..<count { output[i] += input[i] }
-        }
-    }
-
+    /// input, output: (N, shape); output = input, the sum's first term.
     public func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
         parameters: UnsafePointer<Float>, batch: Int
     ) {
-        forward([input], output, batch: batch)
+        output.update(from: input, count: batch * inputShape.count)
+    }
+
+    /// output += input: the sum's next term.
+    public func accumulate(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int) {
+        for i in 0..<batch * inputShape.count { output[i] += input[i] }
     }
 
     public func backward(
