@@ -103,7 +103,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         get throws {
             guard let augment else { return Augmentation() }
             guard let parsed = Augmentation(parsing: augment) else {
-                throw TrainingError.badConfig("--augment takes flip, crop or flip,crop, got '\(augment)'")
+                throw TrainingError.badConfig("--augment takes a comma list of flip, crop, rotate:F (0 < F <= 1) and zoom:F (0 < F < 1), e.g. flip,rotate:0.1,zoom:0.2, got '\(augment)'")
             }
             return parsed
         }
