@@ -99,8 +99,13 @@ public enum ModelFile {
         var placed = [Bool](repeating: false, count: layers.count)
         while order.count < layers.count {
             guard let next = layers.indices.first(where: { !placed[$0] && sources[$0].allSatisfy { $0 == -1 || placed[$0] } }) else {
-                let stuck = layers.indices.filter { !placed[$0] }.map { "\($0 + 1)\(layers[$0].label)" }
-                throw fail("the layers form a cycle: \(stuck.joined(separator: ", ")) read each other")
+                // Leave out the layers that only read the cycle: those no stuck layer reads.
+                var stuck = Set(layers.indices.filter { !placed[$0] })
+                while let downstream = stuck.first(where: { node in !stuck.contains { sources[$0].contains(node) } }) {
+                    stuck.remove(downstream)
+                }
+                let cycle = stuck.sorted().map { "\($0 + 1)\(layers[$0].label)" }
+                throw fail("layers \(cycle.joined(separator: ", ")) form a cycle: each reads another")
             }
             placed[next] = true
             order.append(next)
@@ -151,16 +156,33 @@ private struct FileLayer {
 
     var label: String { name.map { " (\($0))" } ?? "" }
 
-    static let types = [
-        "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization", "Dropout", "MaxPooling2D",
-        "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dense", "Add", "ReLU", "Activation",
+    /// Each type's options (besides `type`, `name`, `input` and `inputs`).
+    static let options: [(type: String, keys: [String])] = [
+        ("Conv2D", ["filters", "kernel_size", "strides", "padding", "use_bias", "activation"]),
+        ("SeparableConv2D", ["filters", "kernel_size", "strides", "padding", "activation"]),
+        ("DepthwiseConv2D", ["kernel_size", "strides", "padding", "use_bias", "activation"]),
+        ("BatchNormalization", []),
+        ("Dropout", ["rate"]),
+        ("MaxPooling2D", ["pool_size", "strides", "padding"]),
+        ("AveragePooling2D", ["pool_size", "strides", "padding"]),
+        ("GlobalAveragePooling2D", []),
+        ("Flatten", []),
+        ("Dense", ["units", "activation"]),
+        ("Add", []),
+        ("ReLU", []),
+        ("Activation", ["activation"]),
     ]
 
     init(_ fields: [String: Any], index: Int, width: Double) throws {
-        guard let type = fields["type"] as? String else { throw LayerProblem(text: "needs a 'type' (one of \(Self.types.joined(separator: ", ")))") }
-        var used: Set<String> = ["type", "name", "input", "inputs"]
+        let types = Self.options.map(\.type).joined(separator: ", ")
+        guard let type = fields["type"] as? String else { throw LayerProblem(text: "needs a 'type' (one of \(types))") }
+        guard let allowed = Self.options.first(where: { $0.type == type })?.keys else {
+            throw LayerProblem(text: "unknown layer type '\(type)' (types: \(types))")
+        }
+        for key in fields.keys.sorted() where !(allowed + ["type", "name", "input", "inputs"]).contains(key) {
+            throw LayerProblem(text: "\(type) has no option '\(key)'" + (allowed.isEmpty ? "" : " (options: \(allowed.joined(separator: ", ")))"))
+        }
         func value<T>(_ key: String, _ kind: T.Type) throws -> T? {
-            used.insert(key)
             guard let raw = fields[key] else { return nil }
             if T.self == Double.self, let int = raw as? Int { return Double(int) as? T }
             guard let typed = raw as? T else { throw LayerProblem(text: "\(type) option '\(key)' has the wrong type") }
@@ -215,7 +237,7 @@ private struct FileLayer {
             guard !suffix.isEmpty else { throw LayerProblem(text: "Activation needs 'activation' (relu, sigmoid or softmax)") }
             token = String(suffix.dropFirst())
         default:
-            throw LayerProblem(text: "unknown layer type '\(type)' (types: \(Self.types.joined(separator: ", ")))")
+            throw LayerProblem(text: "unknown layer type '\(type)' (types: \(types))")
         }
         if let name = fields["name"] {
             guard let text = name as? String, ModelSpec.isName(text) else {
@@ -237,8 +259,5 @@ private struct FileLayer {
         }
         if type == "Add" && (inputs?.count ?? 1) < 2 { throw LayerProblem(text: "Add needs 'inputs' with two or more layer names") }
         if type != "Add" && (inputs?.count ?? 1) > 1 { throw LayerProblem(text: "only Add reads more than one layer") }
-        for key in fields.keys.sorted() where !used.contains(key) {
-            throw LayerProblem(text: "\(type) has no option '\(key)'")
-        }
     }
 }

@@ -6,7 +6,8 @@ final class SummaryTests: XCTestCase {
         assertSucceeded(result)
         let lines = nonEmptyLines(result.stdout)
         XCTAssertTrue(lines.contains("Total params: 5,729 (22.38 KB)"), result.stdout)
-        XCTAssertTrue(lines.contains("Trainable params: 5,729"), result.stdout)
+        XCTAssertTrue(lines.contains("Trainable params: 5,729 (22.38 KB)"), result.stdout)
+        XCTAssertTrue(lines.contains("Non-trainable params: 0 (0 B)"), result.stdout)
         // 32 3x3 kernels and biases; a dense unit over the 13x13x32 pooled map.
         XCTAssertTrue(lines.contains { $0.contains("conv2d_0 (Conv2D)") && $0.contains("(None, 26, 26, 32)") && $0.hasSuffix(" 320") }, result.stdout)
         XCTAssertTrue(lines.contains { $0.contains("flatten_3 (Flatten)") && $0.contains("(None, 5408)") }, result.stdout)
