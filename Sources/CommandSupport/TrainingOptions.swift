@@ -56,7 +56,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "folder: data: grayscale (1 channel) or rgb (3 channels) (default: grayscale).")
     var color: String?
 
-    @Option(help: ArgumentHelp("Augment training images: flip (horizontal), crop (shift by up to 2 pixels) or flip,crop; the same for a sample wherever it is computed (default: none).", valueName: "KINDS"))
+    @Option(help: ArgumentHelp("Augment training images, a comma list of: flip (horizontal), crop (shift by up to 2 pixels), rotate:F (up to F of a turn), zoom:F (by 1 ± F), as Keras RandomRotation and RandomZoom; the same for a sample wherever it is computed (default: none).", valueName: "KINDS"))
     var augment: String?
 
     /// The run configuration these flags describe, with the defaults for the flags not given.

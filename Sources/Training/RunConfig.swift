@@ -34,7 +34,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var imageSize: String?
     /// `folder:` data: `grayscale` or `rgb` (nil = grayscale).
     public var color: String?
-    /// Training-time augmentation: `flip`, `crop` or `flip,crop` (nil = none); see `Augmentation`.
+    /// Training-time augmentation: a comma list of `flip`, `crop`, `rotate:F`, `zoom:F` (nil = none); see `Augmentation`.
     public var augment: String?
     /// `folder:` data: the image decoders and versions the run's image cache was made with, set when the run
     /// is prepared and sent to the workers with the rest of the config.

@@ -33,9 +33,9 @@ final class GraphModelExactnessTests: XCTestCase {
         config.microbatch = 4
         config.seed = 9
         config.learningRate = 0.002
-        config.augment = "flip,crop"
+        config.augment = "flip,crop,rotate:0.05,zoom:0.1"
         let flags = ["--model", model, "--data", data, "--image-size", size, "--color", "rgb", "--epochs", "2",
-                     "--batch-size", "16", "--microbatch", "4", "--seed", "9", "--lr", "0.002", "--augment", "flip,crop"]
+                     "--batch-size", "16", "--microbatch", "4", "--seed", "9", "--lr", "0.002", "--augment", "flip,crop,rotate:0.05,zoom:0.1"]
         let reference = try XCTUnwrap(try referenceCheckpoint(config))
         XCTAssertEqual(try referenceCheckpoint(config, threads: 2), reference, "\(model): backprop train --threads 2 differs from one thread")
         try assertStatisticsMoved(reference, config: config)
