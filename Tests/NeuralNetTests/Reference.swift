@@ -6,11 +6,24 @@ import XCTest
 ///
 /// Gradient checks compare the Float32 backward passes with central differences of these.
 enum Reference {
-    /// input: (batch, layer.inputShape) → (batch, layer.outputShape), in Double.
-    static func forward(_ layer: any Layer, _ x: [Double], _ p: [Double], batch: Int) -> [Double] {
+    /// input: (batch, layer.inputShape) → (batch, layer.outputShape), in Double. `pass` chooses
+    /// batch statistics and dropout (training) or moving statistics and no dropout (inference), and
+    /// keys dropout's masks as the layers do.
+    static func forward(_ layer: any Layer, _ x: [Double], _ p: [Double], batch: Int, pass: Pass = .inference) -> [Double] {
         switch layer {
         case let conv as Conv2D: return conv2D(conv, x, p, batch: batch)
-        case let pool as MaxPool2D: return maxPool(pool, x, batch: batch)
+        case let conv as DepthwiseConv2D:
+            return depthwiseConv2D(x, p, batch: batch, input: conv.inputShape, kernelSize: conv.kernelSize,
+                                   stride: conv.stride, padding: conv.padding, useBias: conv.useBias)
+        case let conv as SeparableConv2D: return separableConv2D(conv, x, p, batch: batch)
+        case let pool as MaxPool2D:
+            return self.pool(x, batch: batch, input: pool.inputShape, size: pool.size, stride: pool.stride, padding: pool.padding, average: false)
+        case let pool as AveragePool2D:
+            return self.pool(x, batch: batch, input: pool.inputShape, size: pool.size, stride: pool.stride, padding: pool.padding, average: true)
+        case let pool as GlobalAveragePool2D: return globalAveragePool(pool, x, batch: batch)
+        case let norm as BatchNormalization: return batchNormalization(norm, x, p, training: pass.training)
+        case let dropout as Dropout: return self.dropout(dropout, x, batch: batch, pass: pass)
+        case is Add: return x
         case let dense as Dense: return denseForward(dense, x, p, batch: batch)
         case is Flatten: return x
         case is ReLU: return x.map { max($0, 0) }
@@ -26,40 +39,6 @@ enum Reference {
             }
         default: fatalError("no reference for \(layer.kind)")
         }
-    }
-
-    static func conv2D(_ c: Conv2D, _ x: [Double], _ p: [Double], batch: Int) -> [Double] {
-        let (h, w, ci) = c.inputShape.image!
-        let (oh, ow, co) = c.outputShape.image!
-        let k = c.kernelSize
-        let pad = c.padding == .same ? (k - 1) / 2 : 0
-        let bias = Array(p[(k * k * ci * co)...])
-        var y = [Double](repeating: 0, count: batch * oh * ow * co)
-        for n in 0..<batch { for oy in 0..<oh { for ox in 0..<ow { for f in 0..<co {
-            var s = bias[f]
-            for ky in 0..<k { for kx in 0..<k { for c in 0..<ci {
-                let iy = oy + ky - pad, ix = ox + kx - pad
-                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                s += x[((n * h + iy) * w + ix) * ci + c] * p[((ky * k + kx) * ci + c) * co + f]
-            } } }
-            y[((n * oh + oy) * ow + ox) * co + f] = s
-        } } } }
-        return y
-    }
-
-    static func maxPool(_ m: MaxPool2D, _ x: [Double], batch: Int) -> [Double] {
-        let (h, w, c) = m.inputShape.image!
-        let (oh, ow, _) = m.outputShape.image!
-        let s = m.size
-        var y = [Double](repeating: -.infinity, count: batch * oh * ow * c)
-        for n in 0..<batch { for oy in 0..<oh { for ox in 0..<ow { for ch in 0..<c {
-            for dy in 0..<s { for dx in 0..<s {
-                let v = x[((n * h + oy * s + dy) * w + ox * s + dx) * c + ch]
-                let i = ((n * oh + oy) * ow + ox) * c + ch
-                y[i] = max(y[i], v)
-            } }
-        } } } }
-        return y
     }
 
     static func denseForward(_ d: Dense, _ x: [Double], _ p: [Double], batch: Int) -> [Double] {
@@ -94,17 +73,33 @@ enum Reference {
         return total
     }
 
-    /// The model's summed loss for a batch, entirely in Double.
-    static func modelLoss(_ model: Model, _ x: [Double], _ p: [Double], labels: [Int32]) -> Double {
-        var a = x
-        let lastIndex = model.layers.count - 1
-        for (index, layer) in model.layers.enumerated() {
-            if index == lastIndex && model.loss.fusedActivation != nil { break }
+    /// Every node's output for a batch, entirely in Double: the nodes in order, each reading its
+    /// inputs' outputs (or `x`), with `pass.layer` set to the node's index as the model sets it.
+    static func modelOutputs(_ model: Model, _ x: [Double], _ p: [Double], batch: Int, pass: Pass) -> [[Double]] {
+        var outputs: [[Double]] = []
+        for (index, node) in model.nodes.enumerated() {
+            let inputs = node.inputs.map { $0 == Node.modelInput ? x : outputs[$0] }
+            if node.layer is Add {
+                outputs.append(add(inputs))
+                continue
+            }
             let offset = model.layout.layerOffsets[index]
-            let params = Array(p[offset..<offset + layer.parameterCount])
-            a = forward(layer, a, params, batch: labels.count)
+            var layerPass = pass
+            layerPass.layer = index
+            outputs.append(forward(node.layer, inputs[0], Array(p[offset..<offset + node.layer.parameterCount]), batch: batch, pass: layerPass))
         }
-        return loss(model.loss, a, labels: labels, width: model.outputShape.count)
+        return outputs
+    }
+
+    /// The model's summed loss for a batch, entirely in Double; the default pass is the one
+    /// `Model.accumulateGradients` uses (training, seed 0, epoch 0, first position 0).
+    static func modelLoss(_ model: Model, _ x: [Double], _ p: [Double], labels: [Int32], pass: Pass = Pass(training: true)) -> Double {
+        let outputs = modelOutputs(model, x, p, batch: labels.count, pass: pass)
+        let last = model.nodes[model.nodes.count - 1]
+        // A fused loss reads the final activation's input.
+        let lossInput = model.loss.fusedActivation == nil ? outputs[outputs.count - 1]
+            : last.inputs[0] == Node.modelInput ? x : outputs[last.inputs[0]]
+        return loss(model.loss, lossInput, labels: labels, width: model.outputShape.count)
     }
 }
 
