@@ -67,6 +67,15 @@ public final class Workspace {
         written.initialize(repeating: false, count: max(model.nodes.count, 1))
     }
 
+    /// The most samples, up to `limit` and at least 1, whose inference workspace (no gradients) fits in
+    /// `bytes`: evaluation sized by memory, not by a sample count that a photo-size model would turn into gigabytes.
+    public static func capacity(for model: Model, fitting bytes: Int, limit: Int) -> Int {
+        let buffers = model.layers.indices.filter { model.fusion.buffer[$0] == $0 }
+        var floats = model.inputShape.count + buffers.reduce(0) { $0 + model.layers[$1].outputShape.count }
+        floats += model.layers.reduce(0) { $0 + $1.cacheCount(batch: 1) }
+        return max(1, min(limit, bytes / (4 * max(floats, 1))))
+    }
+
     /// Whether the workspace holds gradient buffers (for training).
     public var hasGradients: Bool { !gradients.isEmpty }
 

@@ -153,7 +153,8 @@ final class TrainingLoop {
         let firstEpoch = start.firstEpoch
         sink.record(.runStarted(config: config.fields, parameterCount: model.parameterCount,
                                 trainSamples: run.train.count, validationSamples: run.validation.count, testSamples: run.test.count))
-        let evaluation = Workspace(model: model, capacity: 256, gradients: false)
+        // Up to 256 samples at once, in at most 256 MB.
+        let evaluation = Workspace(model: model, capacity: Workspace.capacity(for: model, fitting: 256 << 20, limit: 256), gradients: false)
         var step = StepGradient(parameterCount: model.parameterCount)
         var history: [EpochRecord] = []
         var trainedSamples = 0

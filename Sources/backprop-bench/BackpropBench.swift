@@ -54,7 +54,8 @@ enum BackpropBench {
             default: fail("unknown argument '\(argument)'")
             }
         }
-        if models.isEmpty { models = ModelSpec.presets.map(\.name) }
+        // The presets made for 28x28 images; the photo models need larger ones.
+        if models.isEmpty { models = ["seed-cnn", "mnist-cnn", "large-cnn"] }
         if allocations {
             exit(try AllocationCheck.run(models: models, steps: steps) ? 0 : 1)
         }
@@ -179,14 +180,15 @@ final class Bench {
         model.forward(parameters: parameters, workspace: workspace, batch: microbatch)
         var layerForward: [Double] = [], layerBackward: [Double] = []
         for (index, layer) in model.layers.enumerated() {
-            let input = UnsafePointer(index == 0 ? workspace.input : workspace.activation(index - 1))
+            let source = model.nodes[index].inputs[0]
+            let input = UnsafePointer(source == Node.modelInput ? workspace.input : workspace.activation(source))
             let output = UnsafePointer(workspace.activation(index))
             let offset = model.layout.layerOffsets[index]
             layerForward.append(time { layer.forward(input, scratch, parameters: parameters + offset, batch: microbatch) })
             layerBackward.append(time {
                 layer.backward(
                     input: input, output: output, outputGradient: outputGradient,
-                    inputGradient: index == 0 ? nil : inputGradient,
+                    inputGradient: source == Node.modelInput ? nil : inputGradient,
                     parameters: parameters + offset, gradients: gradients + offset, batch: microbatch)
             })
         }

@@ -40,7 +40,7 @@ struct Evaluate: ParsableCommand {
             let network = try ModelSpec.build(spec, inputShape: Shape(height: test.height, width: test.width, channels: test.channels))
             try checkModel(network, named: spec, fits: test.classCount, of: dataset.name)
             let saved = try CheckpointFile.read(checkpoint, fitting: network)
-            let metrics = Training.evaluate(model: network, parameters: saved.parameters, on: test, workspace: Workspace(model: network, capacity: 256, gradients: false))
+            let metrics = Training.evaluate(model: network, parameters: saved.parameters, on: test, workspace: Workspace(model: network, capacity: Workspace.capacity(for: network, fitting: 256 << 20, limit: 256), gradients: false))
             if json {
                 let object: [String: Any] = ["loss": metrics.meanLoss, "accuracy": metrics.accuracy, "samples": metrics.count,
                                              "checkpoint": checkpoint, "data": dataset.name, "model": spec]

@@ -24,7 +24,7 @@ struct Predict: ParsableCommand {
     @Flag(help: "Print one JSON object per line: file, class, class_index, probability (or file and error).")
     var json = false
 
-    /// Images classified per forward pass.
+    /// The most images decoded and classified at once (fewer for a model whose workspace would pass 256 MB).
     private static let batch = 64
 
     func validate() throws {
@@ -47,11 +47,11 @@ struct Predict: ParsableCommand {
             let names = metadata["class_names"].flatMap(ClassNames.decode).flatMap { $0.count == classCount ? $0 : nil }
                 ?? (0..<classCount).map(String.init)
 
-            let workspace = Workspace(model: network, capacity: Self.batch, gradients: false)
+            let workspace = Workspace(model: network, capacity: Workspace.capacity(for: network, fitting: 256 << 20, limit: Self.batch), gradients: false)
             let files = ImageFiles.list(paths)
             var start = 0
             while start < files.count {
-                let chunk = files[start..<min(start + Self.batch, files.count)]
+                let chunk = files[start..<min(start + workspace.capacity, files.count)]
                 start = chunk.endIndex
                 // Decode the chunk on every core, classify what decoded, then report every file in the order given.
                 var problems: [String?] = []

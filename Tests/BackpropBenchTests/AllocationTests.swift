@@ -19,6 +19,21 @@ final class AllocationTests: XCTestCase {
         }
     }
 
+    /// A graph with every new kind of layer: batch norm (its statistics and `MovingAverages`), dropout,
+    /// a strided convolution, a separable one, overlapping pooling, a residual add, global pooling.
+    func testAWarmStepOfAGraphModelAllocatesNothing() throws {
+        let executable = try XCTUnwrap(benchExecutable(), "cannot find backprop-bench; build it with `swift build -c release`")
+        // 300 channels: per-channel working memory too large for the stack must come from the workspace.
+        let graph = "conv300x3s2same,batchnorm,r=relu,sepconv300x3same,batchnorm,p=maxpool3s2same,s=conv300x1s2same<r,add<p+s,dwconv3same,avgpool2,gap,dropout0.25,dense10-softmax"
+        let output = try run(executable, ["--allocations", "--steps", "5", "--model", graph])
+        XCTAssertEqual(output.status, 0, "backprop-bench --allocations failed:\n\(output.stdout)\(output.stderr)")
+        for threads in [1, 2] {
+            let prefix = "\(graph) threads \(threads): "
+            let line = try XCTUnwrap(output.stdout.split(separator: "\n").first { $0.hasPrefix(prefix) }, output.stdout)
+            XCTAssertTrue(line.hasPrefix(prefix + "0 allocations in 5 steps"), String(line))
+        }
+    }
+
     /// `backprop-bench` next to this test bundle, or in the package's `.build/release`.
     private func benchExecutable() -> URL? {
         var candidates = [Bundle.main.bundleURL.appendingPathComponent("backprop-bench"),

@@ -52,7 +52,7 @@ final class ImageFolderClusterTests: XCTestCase {
             case .join where !welcomed:
                 let welcome: [String: Any] = [
                     "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)),
-                    "modelSpec": "dense1", "parameterCount": 10, "runDirectory": root, "heartbeatInterval": 0.5,
+                    "modelSpec": "conv32x3-relu,maxpool2,flatten,dense1-sigmoid", "parameterCount": 10, "runDirectory": root, "heartbeatInterval": 0.5,
                 ]
                 let json = String(decoding: try JSONSerialization.data(withJSONObject: welcome), as: UTF8.self)
                 XCTAssertEqual(server.send(Message(runID: 77, sender: 1, step: 0, body: .welcome(configJSON: json)), to: peer.id), .sent)

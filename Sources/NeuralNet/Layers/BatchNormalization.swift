@@ -51,8 +51,27 @@ public struct BatchNormalization: Layer {
         (parameters + 3 * channels).initialize(repeating: 1, count: channels)
     }
 
-    /// The batch's mean, variance and 1/√(variance + ε), per channel.
-    public func cacheCount(batch: Int) -> Int { 3 * channels }
+    /// Per channel: room for two Double sums (4 floats), the batch's mean, variance and 1/√(variance + ε)
+    /// (kept from the training forward pass for the backward pass), and four floats of working values.
+    public func cacheCount(batch: Int) -> Int { 11 * channels }
+
+    /// The cache's parts: Double sums (2 per channel), the batch statistics (3), working values (4).
+    private func withCache<R>(
+        _ pass: Pass,
+        _ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> R
+    ) -> R {
+        let c = channels
+        func split(_ cache: UnsafeMutablePointer<Float>) -> R {
+            let sums = UnsafeMutableRawPointer(cache).bindMemory(to: Double.self, capacity: 2 * c)
+            let result = body(sums, cache + 4 * c, cache + 7 * c)
+            UnsafeMutableRawPointer(cache).bindMemory(to: Float.self, capacity: 4 * c)
+            return result
+        }
+        if let cache = pass.cache { return split(cache) }
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: (11 * c + 1) / 2) { buffer in
+            split(UnsafeMutableRawPointer(buffer.baseAddress!).bindMemory(to: Float.self, capacity: 11 * c))
+        }
+    }
 
     public func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
@@ -68,14 +87,15 @@ public struct BatchNormalization: Layer {
     ) {
         let c = channels, positions = batch * inputShape.count / channels
         let gamma = parameters, beta = parameters + c
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * c) { buffer in
-            let shift = buffer.baseAddress!, scale = shift + c
-            if pass.training, let cache = pass.cache {
-                statistics(input, positions: positions, mean: cache, variance: cache + c)
+        withCache(pass) { sums, statistics, working in
+            let shift = working, scale = working + c
+            if pass.training {
+                let mean = statistics, variance = statistics + c, inverse = statistics + 2 * c
+                measure(input, positions: positions, sums: sums, mean: mean, variance: variance)
                 for j in 0..<c {
-                    cache[2 * c + j] = 1 / (cache[c + j] + epsilon).squareRoot()
-                    shift[j] = cache[j]
-                    scale[j] = cache[2 * c + j]
+                    inverse[j] = 1 / (variance[j] + epsilon).squareRoot()
+                    shift[j] = mean[j]
+                    scale[j] = inverse[j]
                 }
             } else {
                 let mean = parameters + 2 * c, variance = parameters + 3 * c
@@ -101,8 +121,9 @@ public struct BatchNormalization: Layer {
     }
 
     /// In training, with x̂ = (x − mean)·s over the M values of a channel:
-    /// dx = gamma·s/M · (M·dy − Σdy − x̂·Σ(dy·x̂)); in inference dx = gamma·s·dy.
-    /// Either way dgamma += Σ dy·x̂ and dbeta += Σ dy.
+    /// dx = gamma·s · (dy − mean(dy) − x̂·mean(dy·x̂)); in inference dx = gamma·s·dy.
+    /// Either way dgamma += Σ dy·x̂ and dbeta += Σ dy. A training pass reads the batch statistics its
+    /// forward pass kept in the cache.
     public func backward(
         input: UnsafePointer<Float>, output: UnsafePointer<Float>,
         outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
@@ -111,85 +132,81 @@ public struct BatchNormalization: Layer {
         let c = channels, positions = batch * inputShape.count / channels
         let gamma = parameters
         let training = pass.training && pass.cache != nil
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * c) { floats in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * c) { sums in
-                let shift = floats.baseAddress!, scale = shift + c, meanDy = shift + 2 * c, meanDyXhat = shift + 3 * c
-                let sumDy = sums.baseAddress!, sumDyXhat = sumDy + c
-                if training, let cache = pass.cache {
-                    for j in 0..<c { shift[j] = cache[j]; scale[j] = cache[2 * c + j] }
-                } else {
-                    for j in 0..<c {
-                        shift[j] = parameters[2 * c + j]
-                        scale[j] = 1 / (parameters[3 * c + j] + epsilon).squareRoot()
-                    }
-                }
-                sumDy.initialize(repeating: 0, count: 2 * c)
-                for p in 0..<positions {
-                    let x = input + p * c, dy = outputGradient + p * c
-                    for j in 0..<c {
-                        sumDy[j] += Double(dy[j])
-                        sumDyXhat[j] += Double(dy[j] * ((x[j] - shift[j]) * scale[j]))
-                    }
-                }
+        withCache(pass) { sums, statistics, working in
+            let shift = working, scale = working + c, meanDy = working + 2 * c, meanDyXhat = working + 3 * c
+            if training {
+                for j in 0..<c { shift[j] = statistics[j]; scale[j] = statistics[2 * c + j] }
+            } else {
                 for j in 0..<c {
-                    gradients[j] += Float(sumDyXhat[j])
-                    gradients[c + j] += Float(sumDy[j])
+                    shift[j] = parameters[2 * c + j]
+                    scale[j] = 1 / (parameters[3 * c + j] + epsilon).squareRoot()
                 }
-                if training, let cache = pass.cache {
+            }
+            let sumDy = sums, sumDyXhat = sums + c
+            sums.update(repeating: 0, count: 2 * c)
+            for p in 0..<positions {
+                let x = input + p * c, dy = outputGradient + p * c
+                for j in 0..<c {
+                    sumDy[j] += Double(dy[j])
+                    sumDyXhat[j] += Double(dy[j] * ((x[j] - shift[j]) * scale[j]))
+                }
+            }
+            for j in 0..<c {
+                gradients[j] += Float(sumDyXhat[j])
+                gradients[c + j] += Float(sumDy[j])
+            }
+            if training {
+                for j in 0..<c {
+                    gradients[2 * c + j] += Float(batch) * statistics[j]
+                    gradients[3 * c + j] += Float(batch) * statistics[c + j]
+                }
+            }
+            guard let inputGradient else { return }
+            if training {
+                for j in 0..<c {
+                    meanDy[j] = Float(sumDy[j] / Double(positions))
+                    meanDyXhat[j] = Float(sumDyXhat[j] / Double(positions))
+                }
+                for p in 0..<positions {
+                    let x = input + p * c, dy = outputGradient + p * c, dx = inputGradient + p * c
                     for j in 0..<c {
-                        gradients[2 * c + j] += Float(batch) * cache[j]
-                        gradients[3 * c + j] += Float(batch) * cache[c + j]
+                        let xhat = (x[j] - shift[j]) * scale[j]
+                        dx[j] = gamma[j] * scale[j] * (dy[j] - meanDy[j] - xhat * meanDyXhat[j])
                     }
                 }
-                guard let inputGradient else { return }
-                if training {
-                    // dx = gamma·s · (dy − mean(dy) − x̂ · mean(dy·x̂)), per channel.
-                    for j in 0..<c {
-                        meanDy[j] = Float(sumDy[j] / Double(positions))
-                        meanDyXhat[j] = Float(sumDyXhat[j] / Double(positions))
-                    }
-                    for p in 0..<positions {
-                        let x = input + p * c, dy = outputGradient + p * c, dx = inputGradient + p * c
-                        for j in 0..<c {
-                            let xhat = (x[j] - shift[j]) * scale[j]
-                            dx[j] = gamma[j] * scale[j] * (dy[j] - meanDy[j] - xhat * meanDyXhat[j])
-                        }
-                    }
-                } else {
-                    for p in 0..<positions {
-                        let dy = outputGradient + p * c, dx = inputGradient + p * c
-                        for j in 0..<c { dx[j] = gamma[j] * scale[j] * dy[j] }
-                    }
+            } else {
+                for p in 0..<positions {
+                    let dy = outputGradient + p * c, dx = inputGradient + p * c
+                    for j in 0..<c { dx[j] = gamma[j] * scale[j] * dy[j] }
                 }
             }
         }
     }
 
-    /// Per-channel mean and biased variance of `positions` rows of `channels` values (two passes, in Double).
-    private func statistics(
-        _ input: UnsafePointer<Float>, positions: Int,
+    /// Per-channel mean and biased variance of `positions` rows of `channels` values: two passes,
+    /// summed in Double in `sums` (2 per channel).
+    private func measure(
+        _ input: UnsafePointer<Float>, positions: Int, sums: UnsafeMutablePointer<Double>,
         mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>
     ) {
         let c = channels
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * c) { sums in
-            let sum = sums.baseAddress!, squares = sum + c
-            sum.initialize(repeating: 0, count: 2 * c)
-            for p in 0..<positions {
-                let x = input + p * c
-                for j in 0..<c { sum[j] += Double(x[j]) }
-            }
-            for j in 0..<c { sum[j] /= Double(positions) }
-            for p in 0..<positions {
-                let x = input + p * c
-                for j in 0..<c {
-                    let d = Double(x[j]) - sum[j]
-                    squares[j] += d * d
-                }
-            }
+        let sum = sums, squares = sums + c
+        sums.update(repeating: 0, count: 2 * c)
+        for p in 0..<positions {
+            let x = input + p * c
+            for j in 0..<c { sum[j] += Double(x[j]) }
+        }
+        for j in 0..<c { sum[j] /= Double(positions) }
+        for p in 0..<positions {
+            let x = input + p * c
             for j in 0..<c {
-                mean[j] = Float(sum[j])
-                variance[j] = Float(squares[j] / Double(positions))
+                let d = Double(x[j]) - sum[j]
+                squares[j] += d * d
             }
+        }
+        for j in 0..<c {
+            mean[j] = Float(sum[j])
+            variance[j] = Float(squares[j] / Double(positions))
         }
     }
 }

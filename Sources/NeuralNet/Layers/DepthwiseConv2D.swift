@@ -98,11 +98,14 @@ public struct SeparableConv2D: Layer {
     public let padding: Padding
     let depthwise: DepthwiseConv2D
     let pointwise: Conv2D
+    /// Where the pointwise tensors start: the depthwise kernel's size.
+    private let split: Int
 
     public init(inputShape: Shape, filters: Int, kernelSize: Int, stride: Int = 1, padding: Padding = .valid) throws {
         guard filters > 0 else { throw ModelError.shapeMismatch("sepconv needs a positive filter count") }
         depthwise = try DepthwiseConv2D(inputShape: inputShape, kernelSize: kernelSize, stride: stride, padding: padding, useBias: false)
         pointwise = try Conv2D(inputShape: depthwise.outputShape, filters: filters, kernelSize: 1)
+        split = depthwise.parameterCount
         self.inputShape = inputShape
         self.filters = filters
         self.kernelSize = kernelSize
@@ -119,11 +122,11 @@ public struct SeparableConv2D: Layer {
 
     public func initialize(_ parameters: UnsafeMutablePointer<Float>, using generator: inout SeededGenerator) {
         depthwise.initialize(parameters, using: &generator)
-        pointwise.initialize(parameters + depthwise.parameterCount, using: &generator)
+        pointwise.initialize(parameters + split, using: &generator)
     }
 
-    /// The depthwise output, then room for its gradient.
-    public func cacheCount(batch: Int) -> Int { 2 * batch * depthwise.outputShape.count }
+    /// The depthwise output, room for its gradient, and the pointwise convolution's backward scratch.
+    public func cacheCount(batch: Int) -> Int { 2 * batch * depthwise.outputShape.count + pointwise.scratchCount }
 
     public func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
@@ -141,7 +144,7 @@ public struct SeparableConv2D: Layer {
     ) {
         guard let middle = pass.cache else { return forward(input, output, parameters: parameters, batch: batch) }
         depthwise.forward(input, middle, parameters: parameters, batch: batch)
-        pointwise.forward(middle, output, parameters: parameters + depthwise.parameterCount, batch: batch)
+        pointwise.forward(middle, output, parameters: parameters + split, batch: batch)
     }
 
     public func backward(
@@ -167,9 +170,9 @@ public struct SeparableConv2D: Layer {
                             parameters: parameters, gradients: gradients, batch: batch)
         }
         let middleGradient = middle + batch * depthwise.outputShape.count
-        let split = depthwise.parameterCount
-        pointwise.backward(input: middle, output: output, outputGradient: outputGradient, inputGradient: middleGradient,
-                           parameters: parameters + split, gradients: gradients + split, batch: batch)
+        pointwise.backward(input: middle, outputGradient: outputGradient, inputGradient: middleGradient,
+                           parameters: parameters + split, gradients: gradients + split, batch: batch,
+                           scratch: middleGradient + batch * depthwise.outputShape.count)
         depthwise.backward(input: input, output: middle, outputGradient: middleGradient, inputGradient: inputGradient,
                            parameters: parameters, gradients: gradients, batch: batch)
     }

@@ -39,11 +39,11 @@ public struct MaxPool2D: Layer {
     ) {
         if let tiled { return withUnsafePointer(to: tiled) { kernels.maxpool_forward($0, input, output, batch) } }
         let c = window.channels
-        window.forEachWindow(batch: batch) { out, taps in
+        window.forEachTap(batch: batch) { out, taps in
             for j in 0..<c {
                 var best = -Float.infinity
                 var first = true
-                for tap in taps where first || input[tap + j] > best {
+                for (_, tap) in taps where first || input[tap + j] > best {
                     best = input[tap + j]
                     first = false
                 }
@@ -76,10 +76,10 @@ public struct MaxPool2D: Layer {
         }
         let c = window.channels
         inputGradient.initialize(repeating: 0, count: batch * inputShape.count)
-        window.forEachWindow(batch: batch) { out, taps in
+        window.forEachTap(batch: batch) { out, taps in
             for j in 0..<c {
                 let best = output[out + j]
-                guard !relu || best > 0, let winner = taps.first(where: { input[$0 + j] == best }) else { continue }
+                guard !relu || best > 0, let winner = taps.first(where: { input[$0.1 + j] == best })?.1 else { continue }
                 inputGradient[winner + j] += outputGradient[out + j]
             }
         }
@@ -112,11 +112,11 @@ public struct AveragePool2D: Layer {
         parameters: UnsafePointer<Float>, batch: Int
     ) {
         let c = window.channels
-        window.forEachWindow(batch: batch) { out, taps in
+        window.forEachTap(batch: batch) { out, taps in
             let count = Float(taps.count)
             for j in 0..<c {
                 var sum: Float = 0
-                for tap in taps { sum += input[tap + j] }
+                for (_, tap) in taps { sum += input[tap + j] }
                 output[out + j] = sum / count
             }
         }
@@ -131,11 +131,11 @@ public struct AveragePool2D: Layer {
         guard let inputGradient else { return }
         let c = window.channels
         inputGradient.initialize(repeating: 0, count: batch * inputShape.count)
-        window.forEachWindow(batch: batch) { out, taps in
+        window.forEachTap(batch: batch) { out, taps in
             let count = Float(taps.count)
             for j in 0..<c {
                 let share = outputGradient[out + j] / count
-                for tap in taps { inputGradient[tap + j] += share }
+                for (_, tap) in taps { inputGradient[tap + j] += share }
             }
         }
     }
@@ -231,32 +231,6 @@ struct PoolWindow: Sendable {
                                 let x = ox * stride + kx - padLeft
                                 guard x >= 0, x < width else { continue }
                                 taps[count] = (ky * size + kx, ((n * height + y) * width + x) * channels)
-                                count += 1
-                            }
-                        }
-                        body(((n * outHeight + oy) * outWidth + ox) * channels, UnsafeBufferPointer(rebasing: taps[0..<count]))
-                    }
-                }
-            }
-        }
-    }
-
-    /// Calls `body` once per output pixel, in order (sample, row, column), with the offset of its first
-    /// channel in the output and the offsets of the first channels of the real input pixels its window
-    /// covers, in row-major order.
-    func forEachWindow(batch: Int, _ body: (Int, UnsafeBufferPointer<Int>) -> Void) {
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: size * size) { taps in
-            for n in 0..<batch {
-                for oy in 0..<outHeight {
-                    for ox in 0..<outWidth {
-                        var count = 0
-                        for ky in 0..<size {
-                            let y = oy * stride + ky - padTop
-                            guard y >= 0, y < height else { continue }
-                            for kx in 0..<size {
-                                let x = ox * stride + kx - padLeft
-                                guard x >= 0, x < width else { continue }
-                                taps[count] = ((n * height + y) * width + x) * channels
                                 count += 1
                             }
                         }
