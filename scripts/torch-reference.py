@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Computes one layer in float64 with PyTorch, as a reference for Backprop's layer tests.
+"""Computes layers in float64 with PyTorch, as a reference for Backprop's layer tests.
 
 Usage: torch-reference.py CASE.json RESULT.json
+       torch-reference.py --serve
 
-Every tensor in both files is a flat list in Keras's layout, channels last: an input is
+CASE.json holds one case or a JSON array of cases; RESULT.json gets its result or the
+array of their results, in order. With --serve the script writes one line,
+{"ready": TORCH_VERSION}, once torch is imported, then reads one case per line on stdin
+and answers each with one line on stdout, its result or {"error": MESSAGE}, until stdin
+ends: one torch import for as many cases as a test process has.
+
+Every tensor in cases and results is a flat list in Keras's layout, channels last: an input is
 (N, H, W, C) or (N, features), a conv kernel (k, k, C, F), a dense kernel (in, units).
 
 The case holds:
@@ -33,7 +40,8 @@ Kinds: options (default); parameters in params' order, Keras names and layouts.
 "same" pads as TensorFlow: out = ceil(in / stride), the odd extra row or column after.
 
 A case this script cannot compute (an unknown kind, a missing option, a tensor of the
-wrong length) exits 2 with one line on stderr.
+wrong length) exits 2 with one line on stderr; with --serve it is answered {"error": ...}
+and the script goes on to the next line.
 """
 
 import json
@@ -45,21 +53,7 @@ import torch.nn.functional as F
 
 
 class CaseError(Exception):
-    """Kinds: options (default); parameters in params' order, Keras names and layouts.
-  conv2d               filters, kernel, stride (1), padding ("valid"), use_bias (true); kernel (k,k,C,F), bias (F)
-  depthwise_conv2d     kernel, stride (1), padding ("valid"), use_bias (true); depthwise_kernel (k,k,C,1), bias (C)
-  separable_conv2d     filters, kernel, stride (1), padding ("valid");
-                       depthwise_kernel (k,k,C,1), pointwise_kernel (1,1,C,F), bias (F)
-  batch_normalization  epsilon (1e-3), training (false); gamma, beta, moving_mean, moving_variance (C each).
-                       Normalises over every axis but the last; the moving statistics' gradient slots are 0.
-  dropout              rate, and the case's mask: output = x * mask / (1 - rate)
-  max_pooling2d        pool, stride (pool), padding ("valid")
-  average_pooling2d    pool, stride (pool), padding ("valid"); `same` divides by each window's real values
-  dense                units; kernel (in, units), bias (units)
-  global_average_pooling2d, add, relu, sigmoid, softmax (last axis), flatten: no options
-"same" pads as TensorFlow: out = ceil(in / stride), the odd extra row or column after.
-
-A case this script cannot compute; main prints it as one line and exits 2."""
+    """A case this script cannot compute; its message is one line."""
 
 
 def tf_padding(size, window, stride, padding):
@@ -256,6 +250,8 @@ def tensor(values, shape, name):
 
 
 def compute(case):
+    if not isinstance(case, dict):
+        raise CaseError(f"a case is a JSON object, got {type(case).__name__}")
     layer = case.get("layer")
     if not isinstance(layer, dict) or "kind" not in layer:
         raise CaseError("the case needs a \"layer\" object with a \"kind\"")
@@ -310,20 +306,44 @@ def compute(case):
     return result
 
 
+def serve(requests, replies):
+    """One result (or {"error": ...}) per line of `requests`, each written and flushed before the next is read."""
+    print(json.dumps({"ready": torch.__version__}), file=replies, flush=True)
+    for line in requests:
+        if not line.strip():
+            continue
+        try:
+            reply = compute(json.loads(line))
+        except (CaseError, ValueError) as error:  # json.JSONDecodeError is a ValueError
+            reply = {"error": str(error).replace("\n", " ")}
+        print(json.dumps(reply), file=replies, flush=True)
+    return 0
+
+
 def main():
-    if len(sys.argv) != 3:
-        print("usage: torch-reference.py CASE.json RESULT.json", file=sys.stderr)
-        return 2
     torch.set_num_threads(1)
+    if sys.argv[1:] == ["--serve"]:
+        return serve(sys.stdin, sys.stdout)
+    if len(sys.argv) != 3:
+        print("usage: torch-reference.py CASE.json RESULT.json | --serve", file=sys.stderr)
+        return 2
     try:
         with open(sys.argv[1]) as f:
-            case = json.load(f)
-        result = compute(case)
+            cases = json.load(f)
+        if isinstance(cases, list):
+            results = []
+            for index, case in enumerate(cases):
+                try:
+                    results.append(compute(case))
+                except CaseError as error:
+                    raise CaseError(f"case {index}: {error}") from None
+        else:
+            results = compute(cases)
     except (CaseError, OSError, ValueError) as error:
         print(f"torch-reference: {error}", file=sys.stderr)
         return 2
     with open(sys.argv[2], "w") as f:
-        json.dump(result, f)
+        json.dump(results, f)
     return 0
 
 

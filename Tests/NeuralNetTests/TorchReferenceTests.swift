@@ -50,6 +50,91 @@ final class TorchReferenceTests: XCTestCase {
         try compare(MaxPool2D(inputShape: Shape(height: 7, width: 6, channels: 16), size: 3), batch: 1)
     }
 
+    /// Overlapping and padded windows run the general loops, not the vector kernels.
+    func testMaxPool2DStrideAndPadding() throws {
+        try compare(MaxPool2D(inputShape: Shape(height: 7, width: 6, channels: 3), size: 3, stride: 2, padding: .same))
+        try compare(MaxPool2D(inputShape: Shape(height: 6, width: 5, channels: 16), size: 3, stride: 2, padding: .same), batch: 3)
+        try compare(MaxPool2D(inputShape: Shape(height: 5, width: 4, channels: 3), size: 2, stride: 1))
+    }
+
+    func testAveragePool2D() throws {
+        try compare(AveragePool2D(inputShape: Shape(height: 5, width: 4, channels: 3), size: 2))
+        try compare(AveragePool2D(inputShape: Shape(height: 7, width: 6, channels: 2), size: 3, stride: 2, padding: .same))
+        try compare(AveragePool2D(inputShape: Shape(height: 6, width: 6, channels: 3), size: 3, stride: 2, padding: .same), batch: 3)
+        try compare(AveragePool2D(inputShape: Shape(height: 5, width: 5, channels: 3), size: 3, stride: 1, padding: .same))
+    }
+
+    func testGlobalAveragePool2D() throws {
+        try compare(GlobalAveragePool2D(inputShape: Shape(height: 4, width: 3, channels: 5)), batch: 3)
+        try compare(GlobalAveragePool2D(inputShape: Shape(height: 1, width: 1, channels: 7)))
+    }
+
+    /// Stride 2 `same`: an odd size pads one before and one after, an even size only after (TensorFlow's rule).
+    func testConv2DStrideTwoSame() throws {
+        try compare(Conv2D(inputShape: Shape(height: 7, width: 5, channels: 3), filters: 4, kernelSize: 3, stride: 2, padding: .same))
+        try compare(Conv2D(inputShape: Shape(height: 6, width: 8, channels: 2), filters: 3, kernelSize: 3, stride: 2, padding: .same), batch: 3)
+        try compare(Conv2D(inputShape: Shape(height: 6, width: 7, channels: 2), filters: 5, kernelSize: 4, stride: 2, padding: .same))
+    }
+
+    func testConv2DStrideTwoValid() throws {
+        try compare(Conv2D(inputShape: Shape(height: 7, width: 6, channels: 3), filters: 4, kernelSize: 3, stride: 2))
+        try compare(Conv2D(inputShape: Shape(height: 8, width: 8, channels: 2), filters: 16, kernelSize: 2, stride: 2), batch: 1)
+    }
+
+    /// Stride 1 without a bias runs the general loops (`StridedConvolution`), not the vector kernels.
+    func testConv2DWithoutBias() throws {
+        try compare(Conv2D(inputShape: Shape(height: 5, width: 6, channels: 3), filters: 4, kernelSize: 3, padding: .same, useBias: false))
+        try compare(Conv2D(inputShape: Shape(height: 5, width: 5, channels: 2), filters: 16, kernelSize: 3, useBias: false), batch: 3)
+    }
+
+    /// A strided 1×1 convolution, as a residual shortcut has it: `same` pads nothing.
+    func testConv2DPointwiseStrideTwo() throws {
+        try compare(Conv2D(inputShape: Shape(height: 5, width: 6, channels: 4), filters: 3, kernelSize: 1, stride: 2, padding: .same))
+        try compare(Conv2D(inputShape: Shape(height: 6, width: 6, channels: 3), filters: 8, kernelSize: 1, stride: 2, padding: .same, useBias: false))
+    }
+
+    func testDepthwiseConv2D() throws {
+        try compare(DepthwiseConv2D(inputShape: Shape(height: 5, width: 6, channels: 3), kernelSize: 3, padding: .same))
+        try compare(DepthwiseConv2D(inputShape: Shape(height: 5, width: 5, channels: 4), kernelSize: 3, padding: .same, useBias: false), batch: 3)
+        try compare(DepthwiseConv2D(inputShape: Shape(height: 7, width: 6, channels: 3), kernelSize: 3, stride: 2, padding: .same))
+        try compare(DepthwiseConv2D(inputShape: Shape(height: 6, width: 6, channels: 2), kernelSize: 3, stride: 2, padding: .same, useBias: false))
+        try compare(DepthwiseConv2D(inputShape: Shape(height: 7, width: 6, channels: 3), kernelSize: 3, stride: 2))
+        try compare(DepthwiseConv2D(inputShape: Shape(height: 6, width: 5, channels: 2), kernelSize: 3, stride: 2, useBias: false))
+    }
+
+    func testSeparableConv2D() throws {
+        try compare(SeparableConv2D(inputShape: Shape(height: 5, width: 6, channels: 3), filters: 4, kernelSize: 3, padding: .same))
+        try compare(SeparableConv2D(inputShape: Shape(height: 6, width: 7, channels: 3), filters: 5, kernelSize: 3, stride: 2, padding: .same))
+        try compare(SeparableConv2D(inputShape: Shape(height: 7, width: 6, channels: 2), filters: 16, kernelSize: 3, stride: 2, padding: .same),
+                    batch: 3)
+    }
+
+    /// Batch statistics over every axis but the channels, an image's and a vector's.
+    func testBatchNormalizationTraining() throws {
+        try compare(BatchNormalization(inputShape: Shape(height: 4, width: 3, channels: 5)), batch: 3, training: true)
+        try compare(BatchNormalization(inputShape: Shape([6])), batch: 4, training: true)
+        try compare(BatchNormalization(inputShape: Shape(height: 2, width: 2, channels: 3), epsilon: 1e-5), training: true)
+    }
+
+    /// The moving statistics, random with a positive variance.
+    func testBatchNormalizationInference() throws {
+        try compare(BatchNormalization(inputShape: Shape(height: 3, width: 4, channels: 5)))
+        try compare(BatchNormalization(inputShape: Shape([7]), epsilon: 1e-5), batch: 3)
+    }
+
+    /// Training drops by the layer's own mask (`Dropout.keeps`), handed to torch; inference passes the input.
+    func testDropout() throws {
+        try compare(Dropout(inputShape: Shape(height: 4, width: 3, channels: 5), rate: 0.3), batch: 3, training: true)
+        try compare(Dropout(inputShape: Shape([40]), rate: 0.3), training: true)
+        try compare(Dropout(inputShape: Shape([40]), rate: 0.3))
+    }
+
+    /// Two inputs, summed as a model sums them; each one's gradient is the output's.
+    func testAdd() throws {
+        try compare(Add(inputShape: Shape(height: 3, width: 4, channels: 2)))
+        try compare(Add(inputShape: Shape([7])), batch: 3)
+    }
+
     func testActivations() throws {
         try compare(ReLU(inputShape: Shape([37])))
         try compare(Sigmoid(inputShape: Shape([9])))
@@ -61,7 +146,7 @@ final class TorchReferenceTests: XCTestCase {
         try compare(Flatten(inputShape: Shape(height: 2, width: 3, channels: 2)))
     }
 
-    // MARK: - The script's kinds that have no layer yet, against closed forms in Double
+    // MARK: - The script against closed forms in Double
 
     /// Training: batch statistics (variance biased); each channel's output has mean beta and
     /// variance gamma²·v/(v + ε); the gradients are batch norm's closed forms.
@@ -277,46 +362,149 @@ final class TorchReferenceTests: XCTestCase {
         } }
     }
 
-    /// A kind the script does not know: exit 2 and one line on stderr naming it.
+    /// A kind the script does not know: the file form exits 2 with one line on stderr naming it
+    /// (for a list, naming the case too); the serving script answers it and serves the next case.
     func testScriptRejectsUnknownKind() throws {
         let torch = try TorchReference(for: self)
-        let (status, errors) = try torch.runExpectingFailure(.init(layer: ["kind": "lstm"], batch: 1, inputShape: [2], x: [1, 2], upstream: [1, 2]))
-        XCTAssertEqual(status, 2)
-        XCTAssertFalse(errors.contains("\n"), errors)
-        XCTAssertTrue(errors.contains("'lstm'"), errors)
+        let lstm = TorchReference.Case(layer: ["kind": "lstm"], batch: 1, inputShape: [2], x: [1, 2], upstream: [1, 2])
+        let relu = TorchReference.Case(layer: ["kind": "relu"], batch: 1, inputShape: [2], x: [-1, 2], upstream: [1, 1])
+        let single = try torch.runFile(lstm)
+        XCTAssertEqual(single.status, 2)
+        XCTAssertFalse(single.errors.contains("\n"), single.errors)
+        XCTAssertTrue(single.errors.hasPrefix("torch-reference: unknown layer kind 'lstm'"), single.errors)
+        let list = try torch.runFile([relu, lstm])
+        XCTAssertEqual(list.status, 2)
+        XCTAssertFalse(list.errors.contains("\n"), list.errors)
+        XCTAssertTrue(list.errors.hasPrefix("torch-reference: case 1: unknown layer kind 'lstm'"), list.errors)
+
+        XCTAssertThrowsError(try torch.run(lstm)) { error in
+            XCTAssertTrue("\(error)".contains("'lstm'"), "\(error)")
+        }
+        XCTAssertEqual(try torch.run(relu).output, [0, 2])
+    }
+
+    /// The file form computes one case, or a list of them in order, as the serving script does.
+    func testScriptFileFormTakesOneCaseOrAList() throws {
+        let torch = try TorchReference(for: self)
+        var rng = SeededGenerator(seed: 17)
+        let dense = TorchReference.Case(layer: ["kind": "dense", "units": 3], batch: 2, inputShape: [4], x: gaussians(8, &rng),
+                                        params: gaussians(15, &rng), upstream: gaussians(6, &rng))
+        let pool = TorchReference.Case(layer: ["kind": "average_pooling2d", "pool": 2, "padding": "same"], batch: 1,
+                                       inputShape: [3, 3, 2], x: gaussians(18, &rng), upstream: gaussians(8, &rng))
+        let served = try [dense, pool].map { try torch.run($0) }
+
+        let list = try torch.runFile([dense, pool])
+        XCTAssertEqual(list.status, 0, list.errors)
+        let listed = try JSONDecoder().decode([TorchReference.Result].self, from: XCTUnwrap(list.result))
+        let single = try torch.runFile(pool)
+        XCTAssertEqual(single.status, 0, single.errors)
+        let alone = try JSONDecoder().decode(TorchReference.Result.self, from: XCTUnwrap(single.result))
+        for (file, serve) in zip(listed + [alone], served + [served[1]]) {
+            XCTAssertEqual(file.output, serve.output)
+            XCTAssertEqual(file.inputGradient, serve.inputGradient)
+            XCTAssertEqual(file.paramGradients, serve.paramGradients)
+        }
+        XCTAssertEqual(listed.count, 2)
     }
 
     // MARK: - Helpers
 
-    /// Runs `layer` in Float32 and in torch on the same seeded inputs, weights and upstream gradient.
-    private func compare(_ layer: any Layer, batch: Int = 2, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Runs `layer` in Float32 and in torch on the same seeded inputs, weights and upstream gradient,
+    /// through its training pass (batch statistics, dropout) with `training`, else its inference pass.
+    private func compare(_ layer: any Layer, batch: Int = 2, training: Bool = false,
+                         file: StaticString = #filePath, line: UInt = #line) throws {
         let torch = try TorchReference(for: self)
-        guard let description = TorchReference.description(of: layer) else {
+        guard let description = TorchReference.description(of: layer, training: training) else {
             return XCTFail("no torch description for \(layer.kind)", file: file, line: line)
         }
         var rng = SeededGenerator(seed: 42)
-        let x = (0..<batch * layer.inputShape.count).map { _ in Float(rng.nextGaussian()) }
-        let p = (0..<layer.parameterCount).map { _ in Float(rng.nextGaussian() * 0.5) }
+        let count = batch * layer.inputShape.count
+        // Each max-pooling window's gradient goes to its maximum: distinct values leave no tie to break.
+        let x = layer is MaxPool2D ? distinctValues(count, &rng) : (0..<count).map { _ in Float(rng.nextGaussian()) }
+        let p = parameters(of: layer, &rng)
         let r = (0..<batch * layer.outputShape.count).map { _ in Float(rng.nextGaussian()) }
+        let x2 = layer is Add ? (0..<count).map { _ in Float(rng.nextGaussian()) } : nil
+        var pass = Pass(training: training, seed: 7, epoch: 3, firstPosition: 11, layer: 2)
+        let mask = (layer as? Dropout).map { dropout in
+            (0..<batch).flatMap { n in
+                (0..<layer.inputShape.count).map { i -> Double in
+                    !training || dropout.keeps(seed: pass.seed, epoch: pass.epoch, position: pass.firstPosition + n, layer: pass.layer, element: i) ? 1 : 0
+                }
+            }
+        }
+        if let mask, training {
+            XCTAssert(mask.contains(0) && mask.contains(1), "dropout's mask keeps all or nothing", file: file, line: line)
+        }
 
-        var y = [Float](repeating: 0, count: r.count)
+        var y = [Float](repeating: .nan, count: r.count)
         var dx = [Float](repeating: .nan, count: x.count)
         var dp = [Float](repeating: 0, count: max(p.count, 1))
-        layer.forward(x, &y, parameters: p.isEmpty ? [0] : p, batch: batch)
-        layer.backward(input: x, output: y, outputGradient: r, inputGradient: &dx, parameters: p.isEmpty ? [0] : p, gradients: &dp, batch: batch)
+        var cache = [Float](repeating: .nan, count: max(layer.cacheCount(batch: batch), 1))
+        let parameters = p.isEmpty ? [0] : p
+        cache.withUnsafeMutableBufferPointer { cache in
+            pass.cache = cache.baseAddress
+            layer.forward(x, &y, parameters: parameters, batch: batch, pass: pass)
+            // A model sums an Add's inputs as its forward pass on the first, then `accumulate` of the others.
+            if let add = layer as? Add, let x2 { add.accumulate(x2, into: &y, batch: batch) }
+            layer.backward(input: x, output: y, outputGradient: r, inputGradient: &dx, parameters: parameters,
+                           gradients: &dp, batch: batch, pass: pass)
+        }
 
         let xd = x.map(Double.init), pd = p.map(Double.init)
         let result = try torch.run(.init(layer: description, batch: batch, inputShape: layer.inputShape.dimensions,
-                                         x: xd, params: pd, upstream: r.map(Double.init)))
-        let name = "\(layer.kind) \(layer.inputShape) → \(layer.outputShape)"
+                                         x: xd, params: pd, upstream: r.map(Double.init), x2: x2?.map(Double.init), mask: mask))
+        let mode = layer is BatchNormalization || layer is Dropout ? (training ? " training" : " inference") : ""
+        let options = description.filter { $0.key != "kind" }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        let name = "\(layer.kind)\(mode) \(layer.inputShape) → \(layer.outputShape)" + (options.isEmpty ? "" : " (\(options.joined(separator: ", ")))")
         XCTAssertEqual(result.outputShape, layer.outputShape.dimensions, "\(name) output shape", file: file, line: line)
         let output = assertClose(y, result.output, "\(name) output", file: file, line: line)
-        let inputGradient = assertClose(dx, result.inputGradient, "\(name) input gradient", file: file, line: line)
-        let parameterGradients = assertClose(Array(dp.prefix(p.count)), result.paramGradients, "\(name) parameter gradients", file: file, line: line)
-        let reference = assertEqual(Reference.forward(layer, xd, pd, batch: batch), result.output, within: 1e-10,
-                                    "\(name) Reference.forward", file: file, line: line)
+        var inputGradient = assertClose(dx, result.inputGradient, "\(name) input gradient", file: file, line: line)
+        if layer is Add {
+            inputGradient = max(inputGradient, assertClose(dx, result.input2Gradient ?? [], "\(name) second input's gradient", file: file, line: line))
+        }
+        var expectedParameterGradients = result.paramGradients
+        if training, let norm = layer as? BatchNormalization {
+            // In training the layer also adds batch × its batch statistics into the moving statistics'
+            // gradient slots (see `Layer.backward(…pass:)`), where torch has zeros.
+            let c = norm.channels
+            guard let mean = result.batchMean, let variance = result.batchVariance, mean.count == c, variance.count == c else {
+                return XCTFail("\(name): torch gave no batch statistics", file: file, line: line)
+            }
+            for j in 0..<c {
+                expectedParameterGradients[2 * c + j] = Double(batch) * mean[j]
+                expectedParameterGradients[3 * c + j] = Double(batch) * variance[j]
+            }
+        }
+        let parameterGradients = assertClose(Array(dp.prefix(p.count)), expectedParameterGradients, "\(name) parameter gradients",
+                                             file: file, line: line)
+        let reference = assertEqual(referenceForward(layer, xd, x2?.map(Double.init), pd, batch: batch, pass: pass), result.output,
+                                    within: 1e-10, "\(name) Reference.forward", file: file, line: line)
         print("TorchReference \(name): largest |Float32 − torch| output \(output), input gradient \(inputGradient), "
             + "parameter gradients \(parameterGradients); |Reference − torch| \(reference)")
+    }
+
+    /// The Double reference of the layer's output: `Reference.forward` through `pass` (batch
+    /// statistics, dropout's mask), and for `Add` the sum of its two inputs.
+    private func referenceForward(_ layer: any Layer, _ x: [Double], _ x2: [Double]?, _ p: [Double], batch: Int, pass: Pass) -> [Double] {
+        if layer is Add, let x2 { return Reference.add([x, x2]) }
+        return Reference.forward(layer, x, p, batch: batch, pass: pass)
+    }
+
+    /// Each tensor N(0, 0.5²), but a moving variance |N(0, 1)| + 0.5: a variance is positive.
+    private func parameters(of layer: any Layer, _ rng: inout SeededGenerator) -> [Float] {
+        layer.parameterSpecs.flatMap { spec in
+            (0..<spec.count).map { _ in
+                let value = rng.nextGaussian()
+                return Float(spec.name == "moving_variance" ? abs(value) + 0.5 : value * 0.5)
+            }
+        }
+    }
+
+    /// `count` distinct values evenly spaced in [−1, 1), in a seeded order.
+    private func distinctValues(_ count: Int, _ rng: inout SeededGenerator) -> [Float] {
+        var values = (0..<count).map { Float(2 * $0 - count) / Float(count) }
+        values.shuffle(using: &rng)
+        return values
     }
 
     /// Asserts |actual − expected| ≤ 1e-4 + 1e-4·|expected| everywhere; returns the largest |actual − expected|.
