@@ -62,6 +62,14 @@ public final class ConsoleSink: EventSink {
             say(samples == 0 ? "test: no test set" : "test: loss \(fixed(loss)) - accuracy \(fixed(accuracy)) (\(samples) samples)")
         case .failed(let reason):
             say("failed: \(reason)")
+        case let .learningRateReduced(epoch, from, to):
+            say("epoch \(epoch): reducing the learning rate from \(from) to \(to)")
+        case let .bestWeights(epoch, monitor, value, path):
+            if let path { say("epoch \(epoch): \(monitor) improved to \(fixed(value)), weights saved to \(path)") }
+        case .stoppedEarly(_, let reason):
+            say(reason)
+        case .bestRestored(let epoch):
+            say("weights of epoch \(epoch), the best, restored")
         case let .waitingForWorkers(have, need):
             say(need > 1 ? "waiting for \(need) workers" : "waiting for a worker (have \(have))")
         case let .workerJoined(worker, name, pid):

@@ -128,6 +128,8 @@ public struct RunLog: Sendable {
         case .failed(let reason):
             failure = (reason, time)
             note(time, .failed, nil, "failed: \(reason)")
+        case .learningRateReduced, .bestWeights, .stoppedEarly, .bestRestored:
+            break
         case let .waitingForWorkers(have, need):
             waiting = (have, need)
             let text = need > 1 ? "waiting for \(need) workers" : "waiting for a worker"

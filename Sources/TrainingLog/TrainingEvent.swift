@@ -37,6 +37,14 @@ public enum TrainingEvent: Sendable {
     case checkpointFailed(path: String, reason: String)
     /// A message could not be sent to a worker (or, in a worker's log, to the server); `worker` is 0 for a peer that is not a member.
     case sendFailed(worker: Int, message: String, reason: String)
+    /// After `epoch` (from 1), the monitored value had not improved for the plateau's patience: the rate drops.
+    case learningRateReduced(epoch: Int, from: Double, to: Double)
+    /// The monitored value improved at `epoch`; with `path`, the weights were written there (`best.safetensors`).
+    case bestWeights(epoch: Int, monitor: String, value: Double, path: String?)
+    /// Training ends after `epoch`, before its last epoch; `reason` is the sentence for people.
+    case stoppedEarly(epoch: Int, reason: String)
+    /// The weights of `epoch`, the best, replace the last ones before the test.
+    case bestRestored(epoch: Int)
 
     /// The `event` field.
     public var kind: String {
@@ -58,6 +66,10 @@ public enum TrainingEvent: Sendable {
         case .workerRejoining: return "worker_rejoining"
         case .checkpointFailed: return "checkpoint_failed"
         case .sendFailed: return "send_failed"
+        case .learningRateReduced: return "learning_rate_reduced"
+        case .bestWeights: return "best_weights"
+        case .stoppedEarly: return "stopped_early"
+        case .bestRestored: return "best_restored"
         }
     }
 
@@ -98,6 +110,15 @@ public enum TrainingEvent: Sendable {
             return [("path", .string(path)), ("reason", .string(reason))]
         case let .sendFailed(worker, message, reason):
             return [("worker", .int(worker)), ("message", .string(message)), ("reason", .string(reason))]
+        case let .learningRateReduced(epoch, from, to):
+            return [("epoch", .int(epoch)), ("from", .double(from)), ("to", .double(to))]
+        case let .bestWeights(epoch, monitor, value, path):
+            return [("epoch", .int(epoch)), ("monitor", .string(monitor)), ("value", .double(value))]
+                + (path.map { [("path", .string($0))] } ?? [])
+        case let .stoppedEarly(epoch, reason):
+            return [("epoch", .int(epoch)), ("reason", .string(reason))]
+        case .bestRestored(let epoch):
+            return [("epoch", .int(epoch))]
         }
     }
 }
@@ -177,8 +198,11 @@ public struct EpochRecord: Sendable, Equatable {
     public var validationAccuracy: Double?
     public var seconds: Double
     public var samplesPerSecond: Double
+    /// The learning rate of the epoch's last step (nil in logs written before it was recorded).
+    public var learningRate: Double?
 
-    public init(epoch: Int, loss: Double, accuracy: Double, validationLoss: Double?, validationAccuracy: Double?, seconds: Double, samplesPerSecond: Double) {
+    public init(epoch: Int, loss: Double, accuracy: Double, validationLoss: Double?, validationAccuracy: Double?, seconds: Double,
+                samplesPerSecond: Double, learningRate: Double? = nil) {
         self.epoch = epoch
         self.loss = loss
         self.accuracy = accuracy
@@ -186,6 +210,7 @@ public struct EpochRecord: Sendable, Equatable {
         self.validationAccuracy = validationAccuracy
         self.seconds = seconds
         self.samplesPerSecond = samplesPerSecond
+        self.learningRate = learningRate
     }
 
     /// The columns of `history.csv`, in order.
