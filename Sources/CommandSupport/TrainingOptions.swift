@@ -23,7 +23,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Learning rate (default: 0.001 for adam, 0.01 for sgd).")
     var learningRate: Double?
 
-    @Option(help: "Optimiser: adam or sgd (default: adam).")
+    @Option(help: "Optimiser, as Keras's: adam, adamw (adam with weight decay 0.004 unless --weight-decay), rmsprop or sgd (default: adam).")
     var optimizer: String?
 
     @Option(parsing: .unconditional, help: "Momentum for sgd (default: 0, none).")
@@ -59,6 +59,45 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Augment training images, a comma list of: flip (horizontal), crop (shift by up to 2 pixels), rotate:F (up to F of a turn), zoom:F (by 1 ± F), as Keras RandomRotation and RandomZoom; the same for a sample wherever it is computed (default: none).", valueName: "KINDS"))
     var augment: String?
 
+    @Option(parsing: .unconditional, help: "Decoupled weight decay, as Keras's weight_decay and AdamW: each step shrinks every trainable weight by weight · W · lr (default: 0; 0.004 with adamw).")
+    var weightDecay: Double?
+
+    @Option(parsing: .unconditional, help: "Scale a step's mean gradient down to this global norm when it is larger (Keras's global_clipnorm; default: no clipping).")
+    var clipNorm: Double?
+
+    @Option(parsing: .unconditional, help: "Label smoothing E of the cross-entropies, as Keras's label_smoothing (default: 0).")
+    var labelSmoothing: Double?
+
+    @Option(help: ArgumentHelp("Learning-rate schedule: constant, cosine (to 0 at the last step), step:EPOCHS:FACTOR (times FACTOR every EPOCHS epochs) or exponential:RATE (times RATE each epoch) (default: constant).", valueName: "SCHEDULE"))
+    var lrSchedule: String?
+
+    @Option(parsing: .unconditional, help: "Linear warm-up of the learning rate over the first N epochs, step by step (default: 0).")
+    var warmupEpochs: Int?
+
+    @Option(help: "The value the epoch decisions watch: val_loss, val_accuracy, loss or accuracy (default: val_loss).")
+    var monitor: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keras's ReduceLROnPlateau: multiply the learning rate by FACTOR when the monitored value has not improved for --plateau-patience epochs.", valueName: "FACTOR"))
+    var reduceLrOnPlateau: Double?
+
+    @Option(parsing: .unconditional, help: "Epochs without improvement before the learning rate is reduced (default: 10).")
+    var plateauPatience: Int?
+
+    @Option(parsing: .unconditional, help: "The learning rate a plateau never reduces below (default: 0).")
+    var minLr: Double?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keras's EarlyStopping: stop when the monitored value has not improved for PATIENCE epochs.", valueName: "PATIENCE"))
+    var earlyStopping: Int?
+
+    @Option(parsing: .unconditional, help: "The least change of the monitored value that counts as an improvement (default: 0).")
+    var minDelta: Double?
+
+    @Flag(help: "With --early-stopping: end with the weights of the best epoch, however the run ends.")
+    var restoreBestWeights = false
+
+    @Flag(help: "Write best.safetensors in the run directory whenever the monitored value improves.")
+    var saveBest = false
+
     /// The run configuration these flags describe, with the defaults for the flags not given.
     public var config: RunConfig { config(over: RunConfig()) }
 
@@ -83,6 +122,19 @@ public struct TrainingOptions: ParsableArguments {
         if let imageSize { config.imageSize = imageSize }
         if let color { config.color = color }
         if let augment { config.augment = augment }
+        if let weightDecay { config.fit.weightDecay = weightDecay }
+        if let clipNorm { config.fit.clipNorm = clipNorm }
+        if let labelSmoothing { config.fit.labelSmoothing = labelSmoothing }
+        if let lrSchedule { config.fit.lrSchedule = lrSchedule }
+        if let warmupEpochs { config.fit.warmupEpochs = warmupEpochs }
+        if let monitor { config.fit.monitor = monitor }
+        if let reduceLrOnPlateau { config.fit.reduceLROnPlateau = reduceLrOnPlateau }
+        if let plateauPatience { config.fit.plateauPatience = plateauPatience }
+        if let minLr { config.fit.minLR = minLr }
+        if let earlyStopping { config.fit.earlyStopping = earlyStopping }
+        if let minDelta { config.fit.minDelta = minDelta }
+        if restoreBestWeights { config.fit.restoreBestWeights = true }
+        if saveBest { config.fit.saveBest = true }
         return config
     }
 

@@ -36,10 +36,13 @@ public enum Loss: String, Sendable, CaseIterable {
     ///
     /// values: (batch, width) — logits for the cross-entropies, outputs for MSE;
     /// labels: (batch); gradient: (batch, width), overwritten with d(sum of losses)/d(values).
+    /// `labelSmoothing` ε moves the cross-entropies' targets towards uniform, as Keras does:
+    /// `t·(1 − ε) + ε/2` for binary cross-entropy, `t·(1 − ε) + ε/width` for softmax cross-entropy.
     public func evaluate(
         _ values: UnsafePointer<Float>, labels: UnsafePointer<Int32>,
-        gradient: UnsafeMutablePointer<Float>?, batch: Int, width: Int
+        gradient: UnsafeMutablePointer<Float>?, batch: Int, width: Int, labelSmoothing: Float = 0
     ) -> Double {
+        let keep = 1 - labelSmoothing
         var total = 0.0
         for n in 0..<batch {
             let v = values + n * width
@@ -50,7 +53,7 @@ public enum Loss: String, Sendable, CaseIterable {
                 var sum: Float = 0
                 for j in 0..<width {
                     let z = v[j]
-                    let t = Loss.target(label, output: j, width: width)
+                    let t = Loss.target(label, output: j, width: width) * keep + labelSmoothing / 2
                     sum += max(z, 0) - z * t + log1pf(expf(-abs(z)))
                     g?[j] = (sigmoid(z) - t) / Float(width)
                 }
@@ -61,10 +64,18 @@ public enum Loss: String, Sendable, CaseIterable {
                 var sum: Float = 0
                 for j in 0..<width { sum += expf(v[j] - top) }
                 let logSum = top + logf(sum)
-                total += Double(logSum - v[Int(label)])
+                if labelSmoothing == 0 {
+                    total += Double(logSum - v[Int(label)])
+                } else {
+                    let share = labelSmoothing / Float(width)
+                    var targeted: Float = 0
+                    for j in 0..<width { targeted += (Int(label) == j ? keep + share : share) * v[j] }
+                    total += Double(logSum - targeted)
+                }
                 if let g {
+                    let share = labelSmoothing / Float(width)
                     for j in 0..<width {
-                        g[j] = expf(v[j] - logSum) - (Int(label) == j ? 1 : 0)
+                        g[j] = expf(v[j] - logSum) - (Int(label) == j ? keep + share : share)
                     }
                 }
             case .meanSquaredError:

@@ -55,6 +55,8 @@ public struct Model: Sendable {
     public let layout: ParameterLayout
     /// The model spec this model was built from: a chain spec, or a model file's canonical JSON.
     public let spec: String
+    /// Keras's `label_smoothing` for the cross-entropies (0: none); see `Loss.evaluate`.
+    public var labelSmoothing: Float = 0
     /// For each node, the nodes that read its output, in order.
     public let consumers: [[Int]]
     /// Which layers run through a neighbour's kernel.
@@ -158,7 +160,8 @@ public struct Model: Sendable {
     public func evaluate(parameters: UnsafePointer<Float>, workspace: Workspace, batch: Int) -> BatchMetrics {
         let output = forward(parameters: parameters, workspace: workspace, batch: batch)
         let lossSum = loss.evaluate(
-            lossInput(workspace), labels: workspace.labels, gradient: nil, batch: batch, width: outputShape.count)
+            lossInput(workspace), labels: workspace.labels, gradient: nil, batch: batch, width: outputShape.count,
+            labelSmoothing: labelSmoothing)
         let correct = correctPredictions(output, labels: workspace.labels, batch: batch, width: outputShape.count)
         return BatchMetrics(lossSum: lossSum, correct: correct, count: batch)
     }
@@ -181,7 +184,8 @@ public struct Model: Sendable {
         let written = workspace.written
         written.update(repeating: false, count: nodes.count)
         let lossGradient = top == Node.modelInput ? workspace.spareGradient : workspace.gradient(of: top)
-        let lossSum = loss.evaluate(lossInput(workspace), labels: workspace.labels, gradient: lossGradient, batch: batch, width: width)
+        let lossSum = loss.evaluate(lossInput(workspace), labels: workspace.labels, gradient: lossGradient, batch: batch,
+                                    width: width, labelSmoothing: labelSmoothing)
         let correct = correctPredictions(output, labels: workspace.labels, batch: batch, width: width)
         guard top != Node.modelInput else { return BatchMetrics(lossSum: lossSum, correct: correct, count: batch) }
         written[fusion.gradientOwner[top]] = true

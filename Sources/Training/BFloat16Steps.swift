@@ -25,6 +25,10 @@ public struct BFloat16Steps: Optimizer {
     }
 
     public var name: String { base.name }
+    public var learningRate: Float {
+        get { base.learningRate }
+        set { base.learningRate = newValue }
+    }
     public var step: Int { base.step }
     public var state: [(name: String, values: [Float])] { base.state }
 

@@ -65,12 +65,17 @@ public enum CheckpointFile {
     }
 
     /// The file a checkpoint path names and its bytes.
-    private static func contents(of path: String) throws -> (file: String, bytes: [UInt8]) {
-        var file = path
+    /// The checkpoint file `path` names: itself, or a run directory's `checkpoint.safetensors`.
+    public static func location(of path: String) -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            file = (path as NSString).appendingPathComponent(RunDirectory.checkpointName)
+            return (path as NSString).appendingPathComponent(RunDirectory.checkpointName)
         }
+        return path
+    }
+
+    private static func contents(of path: String) throws -> (file: String, bytes: [UInt8]) {
+        let file = location(of: path)
         guard let data = FileManager.default.contents(atPath: file) else {
             throw TrainingError.checkpoint(path: file, reason: FileManager.default.fileExists(atPath: file) ? "cannot read the file" : "no such file")
         }

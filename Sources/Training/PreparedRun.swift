@@ -39,7 +39,8 @@ public struct PreparedRun: Sendable {
             throw TrainingError.badConfig("no training samples left after the validation split of \(config.validationSplit)")
         }
         let shape = Shape(height: train.height, width: train.width, channels: train.channels)
-        let model = try ModelSpec.build(spec, inputShape: shape)
+        var model = try ModelSpec.build(spec, inputShape: shape)
+        model.labelSmoothing = Float(config.fit.labelSmoothing)
         try checkModel(model, named: config.model, fits: train.classCount, of: dataset.name)
         self.config = config
         self.model = model
@@ -55,15 +56,27 @@ public struct PreparedRun: Sendable {
         augmentation = try config.augmentation
     }
 
-    /// A fresh optimiser as the config asks.
+    /// A fresh optimiser as the config asks: Keras's update, then (innermost first) decoupled weight
+    /// decay, global-norm clipping, the moving statistics' update, and bfloat16 rounding of the step.
     public func makeOptimizer() -> any Optimizer {
         let lr = Float(config.effectiveLearningRate)
-        let optimizer: any Optimizer = switch config.optimizer {
-        case "sgd": SGD(parameterCount: model.parameterCount, learningRate: lr, momentum: Float(config.momentum))
-        default: Adam(parameterCount: model.parameterCount, learningRate: lr)
+        let count = model.parameterCount
+        var optimizer: any Optimizer = switch config.optimizer {
+        case "sgd": SGD(parameterCount: count, learningRate: lr, momentum: Float(config.momentum))
+        case "rmsprop": RMSprop(parameterCount: count, learningRate: lr)
+        default: Adam(parameterCount: count, learningRate: lr)
         }
-        let withStatistics = model.layout.movingAverages.isEmpty ? optimizer : MovingAverages(optimizer, layout: model.layout)
-        return config.bfloat16Updates ? BFloat16Steps(withStatistics, parameterCount: model.parameterCount) : withStatistics
+        let decay = config.fit.effectiveWeightDecay(optimizer: config.optimizer)
+        if decay > 0 { optimizer = DecoupledWeightDecay(optimizer, rate: Float(decay), layout: model.layout) }
+        if let norm = config.fit.clipNorm { optimizer = GlobalNormClip(optimizer, norm: norm, layout: model.layout) }
+        if !model.layout.movingAverages.isEmpty { optimizer = MovingAverages(optimizer, layout: model.layout) }
+        return config.bfloat16Updates ? BFloat16Steps(optimizer, parameterCount: count) : optimizer
+    }
+
+    /// The learning rate of every step, before plateaus: `--lr`, `--lr-schedule`, `--warmup-epochs`.
+    public var schedule: LearningRateSchedule {
+        LearningRateSchedule(base: config.effectiveLearningRate, kind: (try? LearningRateSchedule.Kind(parsing: config.fit.lrSchedule)) ?? .constant,
+                             warmupEpochs: config.fit.warmupEpochs, stepsPerEpoch: plan.stepsPerEpoch, epochs: config.epochs)
     }
 
     /// Metadata recorded in checkpoints so a resume can check it continues the same run; for an image

@@ -14,7 +14,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var microbatch = 8
     /// nil: the optimiser's Keras default (Adam 0.001, SGD 0.01).
     public var learningRate: Double?
-    /// `adam` or `sgd`.
+    /// `adam`, `adamw`, `rmsprop` or `sgd`.
     public var optimizer = "adam"
     /// SGD momentum (0 = none).
     public var momentum = 0.0
@@ -39,6 +39,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// `folder:` data: the image decoders and versions the run's image cache was made with, set when the run
     /// is prepared and sent to the workers with the rest of the config.
     public var decoder: String?
+    /// Keras fit's optimiser options and callbacks.
+    public var fit = FitOptions()
 
     public init() {}
 
@@ -48,6 +50,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// Whether each optimiser step is rounded to bfloat16, and sent to workers so.
     public var bfloat16Updates: Bool { updatePrecision == "bfloat16" }
 
+    /// The starting rate: `--lr`, or the optimiser's Keras default (0.01 for SGD, 0.001 for the others).
     public var effectiveLearningRate: Double { learningRate ?? (optimizer == "sgd" ? 0.01 : 0.001) }
 
     /// Checks values that do not depend on the data or model; throws one clear line.
@@ -62,7 +65,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let lr = learningRate {
             guard lr > 0, lr.isFinite else { throw fail("--lr must be a positive number, got \(lr)") }
         }
-        guard ["adam", "sgd"].contains(optimizer) else { throw fail("--optimizer must be adam or sgd, got '\(optimizer)'") }
+        guard ["adam", "adamw", "rmsprop", "sgd"].contains(optimizer) else {
+            throw fail("--optimizer must be adam, adamw, rmsprop or sgd, got '\(optimizer)'")
+        }
         guard momentum >= 0, momentum < 1 else { throw fail("--momentum must be in [0, 1), got \(momentum)") }
         guard momentum == 0 || optimizer == "sgd" else { throw fail("--momentum applies to --optimizer sgd only") }
         guard validationSplit >= 0, validationSplit < 1 else {
@@ -82,6 +87,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         }
         _ = try imageFormat
         _ = try augmentation
+        try fit.validate(learningRate: effectiveLearningRate, validationSplit: validationSplit)
     }
 
     /// The size and colour images are decoded at (`--image-size`, `--color`).
@@ -138,6 +144,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         color = try value("color", String.self)
         augment = try value("augment", String.self)
         decoder = try value("decoder", String.self)
+        fit = try FitOptions(fields: fields)
     }
 
     /// The configuration as flat log fields, in a stable order.
@@ -158,7 +165,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let color { out.append(("color", .string(color))) }
         if let augment { out.append(("augment", .string(augment))) }
         if let decoder { out.append(("decoder", .string(decoder))) }
-        return out
+        return out + fit.fields
     }
 }
 

@@ -4,6 +4,8 @@ import TrainingLog
 /// The files of one run: `config.json`, `<process>.jsonl`, `history.csv`, `checkpoint.safetensors`, `summary.json`.
 public struct RunDirectory: Sendable {
     public static let checkpointName = "checkpoint.safetensors"
+    /// The best epoch's weights (`--save-best`, `--restore-best-weights`).
+    public static let bestName = "best.safetensors"
     public let path: String
     /// Whether `init` made the directory (it did not exist).
     public let created: Bool

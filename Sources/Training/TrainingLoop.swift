@@ -34,6 +34,10 @@ public struct StartingState: Sendable {
     /// Training metrics and seconds of the part of `firstEpoch` done before the checkpoint.
     public var epochSoFar = BatchMetrics()
     public var epochSecondsSoFar = 0.0
+    /// The epoch decisions so far (best value, waits, the plateaus' scale), from the checkpoint on a resume.
+    public var decisions = EpochDecisions()
+    /// The best epoch's weights, for `--restore-best-weights` (from `best.safetensors` on a resume).
+    public var bestParameters: [Float]?
 
     /// Loads what `start` names for `run`: checks that a checkpoint fits the model, and that a
     /// resumed run has the same seed, data and batching and still has epochs to train.
@@ -66,6 +70,20 @@ public struct StartingState: Sendable {
                                       correct: Int(partial["epoch_correct"] ?? "") ?? 0,
                                       count: Int(partial["epoch_samples"] ?? "") ?? 0)
             epochSecondsSoFar = Double(partial["epoch_seconds"] ?? "") ?? 0
+            if let text = partial["decisions"] {
+                guard let saved = EpochDecisions(encoded: text) else {
+                    throw TrainingError.checkpoint(path: path, reason: "its metadata 'decisions' cannot be read")
+                }
+                decisions = saved
+            }
+            if let stopped = decisions.stopped {
+                throw TrainingError.badConfig("the run has ended: \(stopped); there is nothing to resume")
+            }
+            if run.config.fit.restoreBestWeights, decisions.bestEpoch != nil {
+                let best = URL(fileURLWithPath: CheckpointFile.location(of: path)).deletingLastPathComponent()
+                    .appendingPathComponent(RunDirectory.bestName).path
+                bestParameters = try CheckpointFile.read(best, fitting: model).parameters
+            }
         }
     }
 }
@@ -148,8 +166,14 @@ final class TrainingLoop {
     private func trainEpochs(from start: StartingState, using source: any StepGradientSource) throws -> RunResult {
         let model = run.model
         let config = run.config
+        let fit = config.fit
+        let schedule = run.schedule
         var parameters = start.parameters
         var optimizer = start.optimizer
+        var decisions = start.decisions
+        var bestParameters = start.bestParameters
+        // The rate of the last step taken (the schedule's, times the plateaus').
+        var rate = config.effectiveLearningRate
         let firstEpoch = start.firstEpoch
         sink.record(.runStarted(config: config.fields, parameterCount: model.parameterCount,
                                 trainSamples: run.train.count, validationSamples: run.validation.count, testSamples: run.test.count))
@@ -171,6 +195,8 @@ final class TrainingLoop {
             for stepIndex in (resuming ? start.firstStep : 0)..<run.plan.stepsPerEpoch {
                 let stepStart = Date()
                 let updateSeconds: Double
+                rate = decisions.rate(schedule, step: optimizer.step, minLR: fit.minLR)
+                optimizer.learningRate = Float(rate)
                 do {
                     updateSeconds = try trainStep(
                         microbatches: microbatches[stepIndex], epoch: epoch, order: order,
@@ -179,7 +205,7 @@ final class TrainingLoop {
                     // Asked to stop (SIGTERM, or a scheduler's warning before preemption): the step was not
                     // applied, so the weights are those of the step boundary; keep them, and --resume goes on exactly.
                     if stepIndex > 0 || epoch > firstEpoch || start.firstStep > 0 {
-                        saveCheckpoint(parameters, optimizer, completedEpochs: epoch, partial: epochMetrics,
+                        saveCheckpoint(parameters, optimizer, decisions, completedEpochs: epoch, partial: epochMetrics,
                                        seconds: Date().timeIntervalSince(epochStart))
                     }
                     throw stop
@@ -191,7 +217,7 @@ final class TrainingLoop {
                     samples: step.metrics.count, seconds: Date().timeIntervalSince(stepStart), workers: source.workersInLastStep,
                     updateSeconds: updateSeconds, timing: source.lastStepTiming)))
                 if let every = config.checkpointEvery, optimizer.step % every == 0, stepIndex + 1 < run.plan.stepsPerEpoch {
-                    saveCheckpoint(parameters, optimizer, completedEpochs: epoch, partial: epochMetrics,
+                    saveCheckpoint(parameters, optimizer, decisions, completedEpochs: epoch, partial: epochMetrics,
                                    seconds: Date().timeIntervalSince(epochStart))
                 }
             }
@@ -203,10 +229,30 @@ final class TrainingLoop {
             let record = EpochRecord(
                 epoch: epoch + 1, loss: epochMetrics.meanLoss, accuracy: epochMetrics.accuracy,
                 validationLoss: validation?.meanLoss, validationAccuracy: validation?.accuracy,
-                seconds: Date().timeIntervalSince(epochStart), samplesPerSecond: Double(epochMetrics.count) / max(epochSeconds, 1e-9))
+                seconds: Date().timeIntervalSince(epochStart), samplesPerSecond: Double(epochMetrics.count) / max(epochSeconds, 1e-9),
+                learningRate: rate)
             history.append(record)
             sink.record(.epoch(record))
-            saveCheckpoint(parameters, optimizer, completedEpochs: epoch + 1, partial: BatchMetrics(), seconds: 0)
+            let outcome = decisions.decide(after: record, options: fit, rate: rate)
+            if outcome.improved {
+                if fit.restoreBestWeights { bestParameters = parameters }
+                let path = fit.keepsBest ? saveBest(parameters, optimizer, decisions, completedEpochs: epoch + 1) : nil
+                sink.record(.bestWeights(epoch: epoch + 1, monitor: fit.monitor, value: decisions.best ?? .nan, path: path))
+            }
+            if outcome.reducedTo != nil {
+                let next = decisions.rate(schedule, step: optimizer.step, minLR: fit.minLR)
+                sink.record(.learningRateReduced(epoch: epoch + 1, from: rate, to: next))
+            }
+            saveCheckpoint(parameters, optimizer, decisions, completedEpochs: epoch + 1, partial: BatchMetrics(), seconds: 0)
+            if let reason = outcome.stop {
+                sink.record(.stoppedEarly(epoch: epoch + 1, reason: reason))
+                break
+            }
+        }
+        // Keras restores the best weights only when it stopped early; here, however the run ends.
+        if fit.restoreBestWeights, let best = bestParameters, let bestEpoch = decisions.bestEpoch, bestEpoch != history.last?.epoch {
+            parameters = best
+            if decisions.stopped == nil { sink.record(.bestRestored(epoch: bestEpoch)) }
         }
 
         let test = evaluate(model: model, parameters: parameters, on: run.test, workspace: evaluation)
@@ -223,13 +269,14 @@ final class TrainingLoop {
     ///
     /// `partial` and `seconds` describe the epoch in progress (empty at an epoch's end), so that a
     /// resumed run reports the same epoch metrics.
-    private func saveCheckpoint(_ parameters: [Float], _ optimizer: any Optimizer, completedEpochs: Int,
-                                partial: BatchMetrics, seconds: Double) {
+    private func saveCheckpoint(_ parameters: [Float], _ optimizer: any Optimizer, _ decisions: EpochDecisions,
+                                completedEpochs: Int, partial: BatchMetrics, seconds: Double) {
         var extra = run.checkpointMetadata
         extra["epoch_loss_sum"] = "\(partial.lossSum)"
         extra["epoch_correct"] = String(partial.correct)
         extra["epoch_samples"] = String(partial.count)
         extra["epoch_seconds"] = "\(seconds)"
+        extra["decisions"] = decisions.encoded
         let checkpoint = Checkpoint(model: run.model, parameters: parameters, optimizer: optimizer, epoch: completedEpochs,
                                     seed: run.config.seed, extra: extra)
         do {
@@ -237,6 +284,22 @@ final class TrainingLoop {
             sink.record(.checkpoint(path: directory.checkpoint, epoch: completedEpochs, step: optimizer.step))
         } catch {
             sink.record(.checkpointFailed(path: directory.checkpoint, reason: "\(error)"))
+        }
+    }
+
+    /// Writes `best.safetensors` (a checkpoint of the best epoch's weights); returns its path, or nil when it failed (logged).
+    private func saveBest(_ parameters: [Float], _ optimizer: any Optimizer, _ decisions: EpochDecisions, completedEpochs: Int) -> String? {
+        var extra = run.checkpointMetadata
+        extra["decisions"] = decisions.encoded
+        let checkpoint = Checkpoint(model: run.model, parameters: parameters, optimizer: optimizer, epoch: completedEpochs,
+                                    seed: run.config.seed, extra: extra)
+        let path = directory.file(RunDirectory.bestName)
+        do {
+            try CheckpointFile.write(checkpoint, for: run.model, to: path)
+            return path
+        } catch {
+            sink.record(.checkpointFailed(path: path, reason: "\(error)"))
+            return nil
         }
     }
 

@@ -3,8 +3,10 @@
 /// Optimizers keep their state (moments, velocity) in buffers with the model's parameter
 /// layout, so checkpoints can store them tensor by tensor.
 public protocol Optimizer: Sendable {
-    /// Keras's name: `adam`, `sgd`.
+    /// Keras's name: `adam`, `rmsprop`, `sgd`.
     var name: String { get }
+    /// The rate the next update uses; a run's schedule sets it before each step.
+    var learningRate: Float { get set }
     /// Number of updates applied so far.
     var step: Int { get }
     /// State buffers by name (`m`, `v` for Adam; `velocity` for SGD with momentum).
