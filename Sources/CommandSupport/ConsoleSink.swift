@@ -63,7 +63,7 @@ public final class ConsoleSink: EventSink {
         case .failed(let reason):
             say("failed: \(reason)")
         case let .learningRateReduced(epoch, from, to):
-            say("epoch \(epoch): reducing the learning rate from \(from) to \(to)")
+            say("epoch \(epoch): reducing the learning rate from \(String(format: "%.6g", from)) to \(String(format: "%.6g", to))")
         case let .bestWeights(epoch, monitor, value, path):
             if let path { say("epoch \(epoch): \(monitor) improved to \(fixed(value)), weights saved to \(path)") }
         case .stoppedEarly(_, let reason):
