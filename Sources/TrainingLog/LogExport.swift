@@ -42,7 +42,7 @@ public enum LogExport {
     static func rows(_ table: Table, _ report: RunReport) -> [[LogValue]] {
         switch table {
         case .history:
-            return report.log.history.map { $0.fields.map(\.1) }
+            return report.log.history.map(\.row)
         case .workers:
             return report.workerRows().map(workerValues)
         case .steps:
@@ -76,7 +76,7 @@ public enum LogExport {
             "run_dir": report.directory,
             "kind": report.kind.rawValue,
             "config": jsonDictionary(log.config),
-            "history": log.history.map { jsonDictionary($0.fields) },
+            "history": log.history.map { jsonDictionary(Array(zip(EpochRecord.columns, $0.row))) },
             "workers": rows.map { jsonDictionary(Array(zip(workerColumns, workerValues($0)))) },
             "stragglers": report.stragglers(rows).map { s -> [String: Any] in
                 ["worker": s.worker, "name": s.name, "compute_seconds_per_sample": s.secondsPerSample,
@@ -97,6 +97,20 @@ public enum LogExport {
                                    ("test_accuracy", .double(report.verdict.testAccuracy ?? .nan)),
                                    ("test_loss", .double(report.verdict.testLoss ?? .nan))]),
         ]
+        // Keras fit's decisions, under their events' names, when the run made any.
+        if !log.learningRateReductions.isEmpty {
+            object["learning_rate_reductions"] = log.learningRateReductions.map { r -> [String: Any] in
+                ["time": r.time, "epoch": r.epoch, "from": r.from, "to": r.to]
+            }
+        }
+        if let best = log.best {
+            var item: [String: Any] = ["time": best.time, "epoch": best.epoch, "monitor": best.monitor]
+            item["value"] = best.value.isFinite ? best.value : NSNull()
+            if let path = best.path { item["path"] = path }
+            object["best_weights"] = item
+        }
+        if let stop = log.earlyStop { object["stopped_early"] = ["time": stop.time, "epoch": stop.epoch, "reason": stop.reason] as [String: Any] }
+        if let epoch = log.restoredEpoch { object["best_restored"] = ["epoch": epoch] }
         if let parameters = log.parameterCount { object["parameters"] = parameters }
         if let n = log.trainSamples { object["train_samples"] = n }
         if let n = log.validationSamples { object["validation_samples"] = n }

@@ -76,25 +76,33 @@ public final class HistoryCSVSink: EventSink {
     ///
     /// A resumed run passes `keepingEpochsThrough`: rows of later epochs, written by a run that
     /// died before checkpointing them, are dropped, since the resumed run writes them again.
+    /// A file written before the last columns were added (no `learning_rate`) gets today's header,
+    /// and its rows an empty cell for each column they lack, so that every row has every column.
     public init(path: String, append: Bool = false, keepingEpochsThrough: Int? = nil) throws {
         let existing = append ? (try? String(contentsOfFile: path, encoding: .utf8)) : nil
-        var keep: [Substring] = []
-        if let existing, let last = keepingEpochsThrough {
-            keep = existing.split(separator: "\n").dropFirst().filter { row in
+        let lines = existing?.split(separator: "\n") ?? []
+        let oldColumns = lines.first.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
+        let columns = EpochRecord.columns
+        let older = oldColumns.count < columns.count && Array(columns.prefix(oldColumns.count)) == oldColumns
+        let rewrite = existing == nil || keepingEpochsThrough != nil || older
+        var keep: [String] = []
+        if rewrite {
+            let padding = older ? String(repeating: ",", count: columns.count - oldColumns.count) : ""
+            keep = lines.dropFirst().filter { row in
+                guard let last = keepingEpochsThrough else { return true }
                 guard let epoch = Int(row.prefix { $0 != "," }) else { return false }
                 return epoch <= last
-            }
+            }.map { String($0) + padding }
         }
-        let rewrite = existing == nil || keepingEpochsThrough != nil
         file = try TextAppender(path: path, truncate: rewrite)
         if rewrite {
-            file.append(line: EpochRecord.columns.joined(separator: ","))
-            keep.forEach { file.append(line: String($0)) }
+            file.append(line: columns.joined(separator: ","))
+            keep.forEach { file.append(line: $0) }
         }
     }
 
     public func record(_ event: TrainingEvent) {
         guard case .epoch(let record) = event else { return }
-        file.append(line: record.fields.map(\.1.csv).joined(separator: ","))
+        file.append(line: record.row.map(\.csv).joined(separator: ","))
     }
 }

@@ -80,6 +80,12 @@ func quantile(sorted: [Double], _ q: Double) -> Double {
     return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
 }
 
+/// `value` with `digits` significant digits, for learning rates (as the console prints them):
+/// `0.001`, `0.0005`, `0.000987654`, `3.2e-05`; `-` for NaN.
+func significant(_ value: Double, _ digits: Int = 6) -> String {
+    value.isFinite ? String(format: "%.\(digits)g", value) : "-"
+}
+
 /// A log value as people read it: numbers without trailing noise, strings as they are.
 func plain(_ value: LogValue) -> String {
     switch value {

@@ -28,6 +28,15 @@ public struct RunLog: Sendable {
     public private(set) var rejections: [RejectionGroup] = []
     public private(set) var checkpoints: [CheckpointEntry] = []
 
+    /// Learning-rate reductions on a plateau, by epoch; one that a resumed run made again replaces the old one.
+    public private(set) var learningRateReductions: [LearningRateReduction] = []
+    /// The latest improvement of the monitored value: the best epoch so far.
+    public private(set) var best: BestWeights?
+    /// Why training ended before its last epoch, once it has (`stopped_early`).
+    public private(set) var earlyStop: EarlyStop?
+    /// The epoch whose weights, the best, replaced the last ones before the test.
+    public private(set) var restoredEpoch: Int?
+
     public private(set) var test: TestResult?
     public private(set) var failure: (reason: String, time: Double)?
     /// The latest `waiting_for_workers` while no step has followed it.
@@ -52,6 +61,32 @@ public struct RunLog: Sendable {
         public var accuracy: Double
         public var samples: Int
         public var time: Double
+    }
+
+    public struct LearningRateReduction: Sendable, Equatable {
+        public var time: Double
+        /// The epoch (from 1) after which the rate dropped.
+        public var epoch: Int
+        public var from: Double
+        public var to: Double
+    }
+
+    public struct BestWeights: Sendable, Equatable {
+        public var time: Double
+        public var epoch: Int
+        /// `val_loss`, `val_accuracy`, `loss` or `accuracy`.
+        public var monitor: String
+        public var value: Double
+        /// Where the weights were written (`best.safetensors`), when they were.
+        public var path: String?
+    }
+
+    public struct EarlyStop: Sendable, Equatable {
+        public var time: Double
+        /// The last epoch trained.
+        public var epoch: Int
+        /// The sentence for people: `early stopping at epoch 7: val_loss has not improved for 3 epochs since epoch 4; …`.
+        public var reason: String
     }
 
     public struct CheckpointEntry: Sendable, Equatable {
@@ -110,6 +145,8 @@ public struct RunLog: Sendable {
             epochEndSteps[record.epoch] = record.globalStep
         case .epoch(let record):
             epochTimes[record.epoch] = time
+            // Training went on past an early stop of an earlier attempt: that stop no longer tells how the run ends.
+            if let stop = earlyStop, record.epoch > stop.epoch { earlyStop = nil }
             if let index = history.firstIndex(where: { $0.epoch >= record.epoch }) {
                 if history[index].epoch == record.epoch { history[index] = record } else { history.insert(record, at: index) }
             } else {
@@ -128,8 +165,25 @@ public struct RunLog: Sendable {
         case .failed(let reason):
             failure = (reason, time)
             note(time, .failed, nil, "failed: \(reason)")
-        case .learningRateReduced, .bestWeights, .stoppedEarly, .bestRestored:
-            break
+        case let .learningRateReduced(epoch, from, to):
+            let reduction = LearningRateReduction(time: time, epoch: epoch, from: from, to: to)
+            if let index = learningRateReductions.firstIndex(where: { $0.epoch >= epoch }) {
+                if learningRateReductions[index].epoch == epoch { learningRateReductions[index] = reduction }
+                else { learningRateReductions.insert(reduction, at: index) }
+            } else {
+                learningRateReductions.append(reduction)
+            }
+            note(time, .learningRateReduced, nil, "epoch \(epoch): learning rate reduced from \(significant(from)) to \(significant(to))")
+        case let .bestWeights(epoch, monitor, value, path):
+            best = BestWeights(time: time, epoch: epoch, monitor: monitor, value: value, path: path)
+            note(time, .bestWeights, nil, "epoch \(epoch): \(monitor) improved to \(fixed(value)), the best so far"
+                + (path.map { "; weights saved to \($0)" } ?? ""))
+        case let .stoppedEarly(epoch, reason):
+            earlyStop = EarlyStop(time: time, epoch: epoch, reason: reason)
+            note(time, .stoppedEarly, nil, reason)
+        case .bestRestored(let epoch):
+            restoredEpoch = epoch
+            note(time, .bestRestored, nil, "weights of epoch \(epoch), the best, restored")
         case let .waitingForWorkers(have, need):
             waiting = (have, need)
             let text = need > 1 ? "waiting for \(need) workers" : "waiting for a worker"
@@ -290,6 +344,8 @@ public struct TimelineEntry: Sendable, Equatable {
         case joined = "worker_joined", admitted = "worker_admitted", left = "worker_left", timedOut = "worker_timed_out"
         case reassigned, checkpoint, test, failed
         case checkpointFailed = "checkpoint_failed", rejoining = "worker_rejoining", sendFailed = "send_failed"
+        case learningRateReduced = "learning_rate_reduced", bestWeights = "best_weights", stoppedEarly = "stopped_early"
+        case bestRestored = "best_restored"
     }
 
     public var time: Double

@@ -127,15 +127,18 @@ public struct RunReport: Sendable {
 
     // MARK: - History
 
-    /// One row per epoch: epoch, loss, accuracy, val_loss, val_accuracy, time, samples/s.
+    /// One row per epoch: epoch, loss, accuracy, val_loss, val_accuracy, time, samples/s, and the
+    /// learning rate of the epoch's last step (`lr`) when any epoch has one (logs written before it was recorded have none).
     public func historyTable() -> TextTable {
-        TextTable(
-            header: ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time", "samples/s"],
+        let showRate = log.history.contains { $0.learningRate != nil }
+        return TextTable(
+            header: ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time", "samples/s"] + (showRate ? ["lr"] : []),
             rows: log.history.map { r in
                 [String(r.epoch), fixed(r.loss), fixed(r.accuracy), fixed(r.validationLoss ?? .nan),
                  fixed(r.validationAccuracy ?? .nan), duration(r.seconds), String(Int(r.samplesPerSecond.rounded()))]
+                    + (showRate ? [significant(r.learningRate ?? .nan)] : [])
             },
-            rightAligned: Array(repeating: true, count: 7))
+            rightAligned: Array(repeating: true, count: showRate ? 8 : 7))
     }
 
     // MARK: - Workers
@@ -214,9 +217,13 @@ public struct RunReport: Sendable {
     /// Longest timeline printed in full; longer ones keep their first and last halves.
     public static let timelineLimit = 60
 
-    /// Membership and fault events in time order; runs of checkpoints in one line.
+    /// Membership, fault and training-decision events in time order; runs of checkpoints in one line;
+    /// of the improvements of the monitored value, only the latest (the best epoch).
     public func timelineLines(limit: Int = RunReport.timelineLimit) -> [String] {
-        let entries = log.timeline.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        var entries = log.timeline.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        if let latest = entries.lastIndex(where: { $0.kind == .bestWeights }) {
+            entries = entries.enumerated().filter { $0.element.kind != .bestWeights || $0.offset == latest }.map(\.element)
+        }
         var lines: [String] = []
         var index = 0
         while index < entries.count {

@@ -33,12 +33,13 @@ public struct RunVerdict: Sendable, Equatable {
             let span = log.firstTime.map { test.time - $0 }
             text = "finished with test accuracy \(fixed(test.accuracy)) (loss \(fixed(test.loss)), \(grouped(test.samples)) samples) "
                 + "after \(Self.count(epochs, "epoch")), \(Self.count(steps, "step"))" + (span.map { " in \(duration($0))" } ?? "")
+                + Self.ending(log)
         } else if let summary {
             state = .finished
             testAccuracy = summary.testAccuracy
             testLoss = summary.testLoss
             text = "finished with test accuracy \(fixed(summary.testAccuracy)) (loss \(fixed(summary.testLoss)), from summary.json) "
-                + "after \(Self.count(epochs, "epoch")), \(Self.count(steps, "step"))"
+                + "after \(Self.count(epochs, "epoch")), \(Self.count(steps, "step"))" + Self.ending(log)
         } else if let failure = log.failure, failure.reason.hasPrefix(Self.signalStop) {
             state = .stopped
             text = "\(failure.reason) \(Self.position(log)); --resume continues it from its last checkpoint"
@@ -69,6 +70,14 @@ public struct RunVerdict: Sendable, Equatable {
         guard let last = log.lastStep?.record else { return "before training started" }
         let epochs = log.epochs.map { "/\($0)" } ?? ""
         return "at epoch \(last.epoch)\(epochs) step \(last.step)/\(last.stepsPerEpoch) (global step \(last.globalStep))"
+    }
+
+    /// How training ended, when not after its last epoch with its last weights:
+    /// `; early stopping at epoch 7: …` (the stop's own sentence), or `; weights of epoch 4, the best, restored`.
+    static func ending(_ log: RunLog) -> String {
+        if let stop = log.earlyStop { return "; " + stop.reason }
+        if let epoch = log.restoredEpoch { return "; weights of epoch \(epoch), the best, restored" }
+        return ""
     }
 
     static func count(_ n: Int, _ noun: String) -> String { "\(grouped(n)) \(noun)\(n == 1 ? "" : "s")" }

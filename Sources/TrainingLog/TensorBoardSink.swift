@@ -96,7 +96,7 @@ struct ProtoWriter {
 ///
 /// The file is `events.out.tfevents.<unix seconds>.<hostname>` in the run directory. Each
 /// optimiser step adds `loss`, `accuracy` and `workers` at its global step; each epoch adds
-/// `val_loss`, `val_accuracy` and `samples_per_second` at the global step it ended on; the
+/// `val_loss`, `val_accuracy`, `samples_per_second` and (when known) `learning_rate` at the global step it ended on; the
 /// test adds `test_loss` and `test_accuracy` at the last step. A cluster server's log also holds
 /// what each worker reported, wherever it ran, each report the sum over several assignments:
 /// `worker_<id>/ms_per_sample` (compute), and per assignment `worker_<id>/wait_seconds` and
@@ -145,7 +145,7 @@ public final class TensorBoardSink: EventSink {
             scalars([("loss", r.loss), ("accuracy", r.accuracy), ("workers", Double(r.workers))], step: r.globalStep)
         case .epoch(let r):
             scalars([("val_loss", r.validationLoss ?? .nan), ("val_accuracy", r.validationAccuracy ?? .nan),
-                     ("samples_per_second", r.samplesPerSecond)], step: lastGlobalStep)
+                     ("samples_per_second", r.samplesPerSecond), ("learning_rate", r.learningRate ?? .nan)], step: lastGlobalStep)
         case let .test(loss, accuracy, _):
             scalars([("test_loss", loss), ("test_accuracy", accuracy)], step: lastGlobalStep)
         case .workerStep(let r):

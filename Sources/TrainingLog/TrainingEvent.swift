@@ -213,13 +213,24 @@ public struct EpochRecord: Sendable, Equatable {
         self.learningRate = learningRate
     }
 
-    /// The columns of `history.csv`, in order.
-    public static let columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second"]
+    /// The columns of `history.csv`, in order. `learning_rate` came last, so readers of the first seven keep working.
+    public static let columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second", "learning_rate"]
 
+    /// The `epoch` event's fields: those of `columns`, with `learning_rate` only when it is known.
     public var fields: [(String, LogValue)] {
-        [("epoch", .int(epoch)), ("loss", .double(loss)), ("accuracy", .double(accuracy)),
-         ("val_loss", .double(validationLoss ?? .nan)), ("val_accuracy", .double(validationAccuracy ?? .nan)),
-         ("seconds", .double(seconds)), ("samples_per_second", .double(samplesPerSecond))]
+        var fields: [(String, LogValue)] = [
+            ("epoch", .int(epoch)), ("loss", .double(loss)), ("accuracy", .double(accuracy)),
+            ("val_loss", .double(validationLoss ?? .nan)), ("val_accuracy", .double(validationAccuracy ?? .nan)),
+            ("seconds", .double(seconds)), ("samples_per_second", .double(samplesPerSecond)),
+        ]
+        if let learningRate { fields.append(("learning_rate", .double(learningRate))) }
+        return fields
+    }
+
+    /// One value per column of `columns`, for tables: an unknown number is NaN (an empty CSV cell, JSON `null`).
+    public var row: [LogValue] {
+        let fields = fields
+        return Self.columns.map { column in fields.first { $0.0 == column }?.1 ?? .double(.nan) }
     }
 }
 

@@ -62,7 +62,8 @@ extension TrainingEvent {
                 epoch: try f.int("epoch"), loss: try f.double("loss"), accuracy: try f.double("accuracy"),
                 validationLoss: validationLoss.isNaN ? nil : validationLoss,
                 validationAccuracy: validationAccuracy.isNaN ? nil : validationAccuracy,
-                seconds: try f.double("seconds"), samplesPerSecond: try f.double("samples_per_second")))
+                seconds: try f.double("seconds"), samplesPerSecond: try f.double("samples_per_second"),
+                learningRate: f.optionalDouble("learning_rate").flatMap { $0.isNaN ? nil : $0 }))
         case "checkpoint":
             self = .checkpoint(path: try f.string("path"), epoch: try f.int("epoch"), step: try f.int("step"))
         case "test":
@@ -96,6 +97,15 @@ extension TrainingEvent {
             self = .checkpointFailed(path: try f.string("path"), reason: try f.string("reason"))
         case "send_failed":
             self = .sendFailed(worker: try f.int("worker"), message: try f.string("message"), reason: try f.string("reason"))
+        case "learning_rate_reduced":
+            self = .learningRateReduced(epoch: try f.int("epoch"), from: try f.double("from"), to: try f.double("to"))
+        case "best_weights":
+            self = .bestWeights(epoch: try f.int("epoch"), monitor: try f.string("monitor"), value: try f.double("value"),
+                                path: f.optionalString("path"))
+        case "stopped_early":
+            self = .stoppedEarly(epoch: try f.int("epoch"), reason: try f.string("reason"))
+        case "best_restored":
+            self = .bestRestored(epoch: try f.int("epoch"))
         default:
             return nil
         }

@@ -19,9 +19,9 @@ final class TrainTests: XCTestCase {
 
         let history = try text(of: run + "/history.csv").split(separator: "\n").map(String.init)
         XCTAssertEqual(history.count, 2, "header and one row:\n\(history)")
-        XCTAssertEqual(history.first, "epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second")
+        XCTAssertEqual(history.first, "epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second,learning_rate")
         let row = history.dropFirst().first?.split(separator: ",", omittingEmptySubsequences: false) ?? []
-        XCTAssertEqual(row.count, 7, "\(history)")
+        XCTAssertEqual(row.count, 8, "\(history)")
         XCTAssertEqual(row.first, "1")
         // A 10 % validation split of 600 samples: every validation figure is present.
         XCTAssertFalse(row.contains(""), "an empty cell in \(history)")

@@ -127,6 +127,9 @@ final class JSONLinesReaderTests: XCTestCase {
             .checkpointFailed(path: "/runs/x/checkpoint.safetensors", reason: "No space left on device"),
             .workerStep(WorkerStepRecord(worker: 2, epoch: 1, globalStep: 7, assignments: 4, microbatches: 8, samples: 64,
                                          computeSeconds: 0.01, waitSeconds: 0.002, bytesSent: 100, bytesReceived: 200)),
+            SampleEvents.learningRateReduced, SampleEvents.bestWeights,
+            .bestWeights(epoch: 5, monitor: "val_accuracy", value: 0.875, path: nil),
+            SampleEvents.stoppedEarly, SampleEvents.bestRestored,
         ]
         var time = 1_700_000_000.25
         let sink = try JSONLinesSink(path: path, process: "server", clock: { time })
@@ -149,6 +152,40 @@ final class JSONLinesReaderTests: XCTestCase {
             XCTAssertEqual(got.event.kind, want.kind)
             XCTAssertEqual(got.event.fields.map(\.0), want.fields.map(\.0), want.kind)
             XCTAssertEqual(got.event.fields.map(\.1.json), want.fields.map(\.1.json), want.kind)
+        }
+        guard case .epoch(let epoch) = read[2].event, case .epoch(let unknown) = read[3].event else { return XCTFail("not epochs") }
+        XCTAssertEqual(epoch.learningRate, 0.001)
+        XCTAssertNil(unknown.learningRate)
+        guard case let .bestWeights(_, _, _, path) = read[read.count - 3].event else { return XCTFail("not best_weights") }
+        XCTAssertNil(path)
+    }
+
+    /// An epoch line written before the learning rate was recorded reads with none; so does one whose rate is `null`.
+    func testAnEpochWithoutALearningRateReadsAsUnknown() throws {
+        let old = #"{"time":5,"event":"epoch","process":"trainer","epoch":1,"loss":0.5,"accuracy":0.75,"val_loss":0.625,"val_accuracy":0.5,"seconds":2.5,"samples_per_second":1000.0}"#
+        let null = old.replacingOccurrences(of: "}", with: #","learning_rate":null}"#)
+        let known = old.replacingOccurrences(of: "}", with: #","learning_rate":0.0005}"#)
+        var rates: [Double?] = []
+        for line in [old, null, known] {
+            guard case .epoch(let record) = try XCTUnwrap(try LoggedEvent(line: try LogLine.parse(line))).event else { return XCTFail(line) }
+            XCTAssertEqual(record.validationLoss, 0.625)
+            rates.append(record.learningRate)
+        }
+        XCTAssertEqual(rates, [nil, nil, 0.0005])
+    }
+
+    /// A decision event without one of its fields is a damaged line, named as such.
+    func testADecisionEventWithoutItsFieldsIsRefused() throws {
+        let cases = [
+            (#"{"time":5,"event":"learning_rate_reduced","epoch":3,"from":0.001}"#, #"learning_rate_reduced event without a number "to""#),
+            (#"{"time":5,"event":"best_weights","epoch":3,"value":0.5}"#, #"best_weights event without a string "monitor""#),
+            (#"{"time":5,"event":"stopped_early","epoch":3}"#, #"stopped_early event without a string "reason""#),
+            (#"{"time":5,"event":"best_restored"}"#, #"best_restored event without an integer "epoch""#),
+        ]
+        for (line, reason) in cases {
+            XCTAssertThrowsError(try LoggedEvent(line: try LogLine.parse(line)), line) { error in
+                XCTAssertEqual("\(error)", reason, line)
+            }
         }
     }
 }

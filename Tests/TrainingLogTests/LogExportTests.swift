@@ -17,12 +17,53 @@ final class LogExportTests: XCTestCase {
 
     func testHistoryCSVHasTheColumnsOfHistoryCSV() throws {
         XCTAssertEqual(LogExport.csv(.history, [try reference()]), """
-            epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second
-            1,0.7,0.5,0.65,0.6,4.0,144.0
-            2,0.5,0.75,0.45,0.8,4.5,128.0
-            3,0.35,0.875,0.4,0.85,62.0,9.25
+            epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second,learning_rate
+            1,0.7,0.5,0.65,0.6,4.0,144.0,
+            2,0.5,0.75,0.45,0.8,4.5,128.0,
+            3,0.35,0.875,0.4,0.85,62.0,9.25,
+
+            """, "logs without learning rates leave the column empty")
+    }
+
+    private func earlyStopped() throws -> RunReport {
+        let run = try RunDirectoryFixture(self, kind: .single)
+        EarlyStoppedRun.write(run)
+        return try report(run.path)
+    }
+
+    func testHistoryCSVHasTheLearningRate() throws {
+        XCTAssertEqual(LogExport.csv(.history, [try earlyStopped()]), """
+            epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second,learning_rate
+            1,0.7,0.5,0.65,0.6,4.0,144.0,0.001
+            2,0.5,0.75,0.45,0.8,4.5,128.0,0.0008
+            3,0.35,0.875,0.5,0.75,4.0,144.0,0.0006
 
             """)
+    }
+
+    func testJSONHoldsTheLearningRateAndTheDecisions() throws {
+        let report = try earlyStopped()
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try LogExport.json([report]).utf8)) as? [String: Any])
+        let history = try XCTUnwrap(object["history"] as? [[String: Any]])
+        XCTAssertEqual(history.map { $0["learning_rate"] as? Double }, [0.001, 0.0008, 0.0006])
+        let reductions = try XCTUnwrap(object["learning_rate_reductions"] as? [[String: Any]])
+        XCTAssertEqual(reductions.map { $0["epoch"] as? Int }, [3])
+        XCTAssertEqual(reductions.first?["from"] as? Double, 0.0006)
+        XCTAssertEqual(reductions.first?["to"] as? Double, 0.0003)
+        let best = try XCTUnwrap(object["best_weights"] as? [String: Any])
+        XCTAssertEqual(best["epoch"] as? Int, 2)
+        XCTAssertEqual(best["monitor"] as? String, "val_loss")
+        XCTAssertEqual(best["value"] as? Double, 0.45)
+        XCTAssertEqual(best["path"] as? String, (report.directory as NSString).appendingPathComponent("best.safetensors"))
+        let stop = try XCTUnwrap(object["stopped_early"] as? [String: Any])
+        XCTAssertEqual(stop["epoch"] as? Int, 3)
+        XCTAssertEqual(stop["reason"] as? String, EarlyStoppedRun.reason)
+        XCTAssertEqual((object["best_restored"] as? [String: Any])?["epoch"] as? Int, 2)
+        let timeline = try XCTUnwrap(object["timeline"] as? [[String: Any]])
+        XCTAssertEqual(timeline.filter { $0["event"] as? String == "best_weights" }.count, 2, "every improvement")
+        XCTAssertEqual(timeline.filter { $0["event"] as? String == "stopped_early" }.map { $0["text"] as? String }, [EarlyStoppedRun.reason])
+        let verdict = try XCTUnwrap(object["verdict"] as? [String: Any])
+        XCTAssertTrue((verdict["text"] as? String ?? "").hasSuffix("; " + EarlyStoppedRun.reason))
     }
 
     func testWorkerCSV() throws {
@@ -123,6 +164,9 @@ final class LogExportTests: XCTestCase {
         XCTAssertEqual(array.count, 2)
         let history = try XCTUnwrap(array[0]["history"] as? [[String: Any]])
         XCTAssertTrue(history[0]["val_loss"] is NSNull)
+        XCTAssertTrue(history[0]["learning_rate"] is NSNull, "an unknown learning rate is null, as in the CSV an empty cell")
+        XCTAssertNil(array[0]["stopped_early"], "no decisions, no keys")
+        XCTAssertNil(array[0]["best_weights"])
         let verdict = try XCTUnwrap(array[0]["verdict"] as? [String: Any])
         XCTAssertEqual(verdict["state"] as? String, "stopped")
         XCTAssertTrue(verdict["test_accuracy"] is NSNull)

@@ -142,6 +142,49 @@ enum ReferenceRun {
     }
 }
 
+/// A three-epoch single-process run fitted as Keras's callbacks would: a learning rate per epoch
+/// (a decaying schedule), the best weights saved at epochs 1 and 2, and after epoch 3, whose
+/// validation loss is worse, the rate halved on the plateau, an early stop, and epoch 2's weights restored.
+enum EarlyStoppedRun {
+    static let reason = "early stopping at epoch 3: val_loss has not improved for 1 epoch since epoch 2; weights of epoch 2 restored"
+
+    static let history = [
+        EpochRecord(epoch: 1, loss: 0.7, accuracy: 0.5, validationLoss: 0.65, validationAccuracy: 0.6, seconds: 4,
+                    samplesPerSecond: 144, learningRate: 0.001),
+        EpochRecord(epoch: 2, loss: 0.5, accuracy: 0.75, validationLoss: 0.45, validationAccuracy: 0.8, seconds: 4.5,
+                    samplesPerSecond: 128, learningRate: 0.0008),
+        EpochRecord(epoch: 3, loss: 0.35, accuracy: 0.875, validationLoss: 0.5, validationAccuracy: 0.75, seconds: 4,
+                    samplesPerSecond: 144, learningRate: 0.0006),
+    ]
+
+    /// Writes the run and closes it. With `stop` false, patience outlasts the run: no reduction, no early
+    /// stop, but the best weights are still restored at the end.
+    static func write(_ run: RunDirectoryFixture, stop: Bool = true) {
+        let t0 = ReferenceRun.t0
+        run.main(.runStarted(config: ReferenceRun.config, parameterCount: 5729, trainSamples: 576, validationSamples: 64, testSamples: 100),
+                 at: t0)
+        for globalStep in 1...12 {
+            var record = ReferenceRun.step(globalStep)
+            record.workers = 1
+            run.main(.step(record), at: ReferenceRun.stepTime(globalStep))
+            guard globalStep % 4 == 0 else { continue }
+            let epoch = globalStep / 4, end = ReferenceRun.stepTime(globalStep)
+            run.main(.epoch(history[epoch - 1]), at: end + 0.5)
+            if epoch < 3 {
+                run.main(.bestWeights(epoch: epoch, monitor: "val_loss", value: history[epoch - 1].validationLoss ?? .nan,
+                                      path: run.file("best.safetensors")), at: end + 0.6)
+            } else if stop {
+                run.main(.learningRateReduced(epoch: 3, from: 0.0006, to: 0.0003), at: end + 0.6)
+                run.main(.stoppedEarly(epoch: 3, reason: reason), at: end + 0.6)
+            }
+            run.main(.checkpoint(path: run.file("checkpoint.safetensors"), epoch: epoch, step: globalStep), at: end + 0.7)
+        }
+        run.main(.bestRestored(epoch: 2), at: t0 + 22.8)
+        run.main(.test(loss: 0.3, accuracy: 0.9, samples: 100), at: t0 + 23)
+        run.close()
+    }
+}
+
 /// Reads `directory` and reports it in UTC.
 func report(_ directory: String, now: Double = ReferenceRun.t0 + 30) throws -> RunReport {
     RunReport(reader: try RunLogReader.read(directory), now: now, zone: ReferenceRun.utc)

@@ -285,6 +285,122 @@ final class RunReportTests: XCTestCase {
         XCTAssertTrue(text.hasSuffix("\nverdict: finished with test accuracy 0.9000 (loss 0.3000, 100 samples) after 3 epochs, 12 steps in 23.0s\n"), text)
     }
 
+    // MARK: - Keras fit's decisions
+
+    private func earlyStoppedRun(stop: Bool = true) throws -> RunDirectoryFixture {
+        let run = try RunDirectoryFixture(self, kind: .single)
+        EarlyStoppedRun.write(run, stop: stop)
+        return run
+    }
+
+    /// Logs without learning rates (the reference run's) have no `lr` column; see `testHistoryTable`.
+    func testTheHistoryTableShowsTheLearningRateWhenTheEpochsHaveOne() throws {
+        let table = try report(try earlyStoppedRun().path).historyTable()
+        XCTAssertEqual(table.header, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time", "samples/s", "lr"])
+        XCTAssertEqual(table.lines(), [
+            "epoch    loss  accuracy  val_loss  val_accuracy  time  samples/s      lr",
+            "    1  0.7000    0.5000    0.6500        0.6000  4.0s        144   0.001",
+            "    2  0.5000    0.7500    0.4500        0.8000  4.5s        128  0.0008",
+            "    3  0.3500    0.8750    0.5000        0.7500  4.0s        144  0.0006",
+        ])
+        XCTAssertEqual(try report(try finishedRun().path).historyTable().cell(0, "lr"), nil)
+    }
+
+    /// A resumed run whose old epochs were logged before the rate was recorded: those show `-`; a
+    /// schedule's rate shows in 6 significant digits, as the console prints a reduced one.
+    func testEpochsWithoutALearningRateShowADash() throws {
+        let run = try RunDirectoryFixture(self, kind: .single)
+        run.main(.epoch(ReferenceRun.history[0]), at: ReferenceRun.t0)
+        var cosine = EarlyStoppedRun.history[1]
+        cosine.learningRate = 0.000987654321
+        run.main(.epoch(cosine), at: ReferenceRun.t0 + 1)
+        run.close()
+        XCTAssertEqual(try report(run.path).historyTable().rows.map { $0.last }, ["-", "0.000987654"])
+    }
+
+    func testDecisionsAreRecorded() throws {
+        let log = try report(try earlyStoppedRun().path).log
+        XCTAssertEqual(log.history.map(\.learningRate), [0.001, 0.0008, 0.0006])
+        XCTAssertEqual(log.learningRateReductions.map(\.epoch), [3])
+        XCTAssertEqual(log.learningRateReductions.first?.from, 0.0006)
+        XCTAssertEqual(log.learningRateReductions.first?.to, 0.0003)
+        XCTAssertEqual(log.best?.epoch, 2)
+        XCTAssertEqual(log.best?.monitor, "val_loss")
+        XCTAssertEqual(log.best?.value, 0.45)
+        XCTAssertEqual(log.earlyStop?.epoch, 3)
+        XCTAssertEqual(log.earlyStop?.reason, EarlyStoppedRun.reason)
+        XCTAssertEqual(log.restoredEpoch, 2)
+    }
+
+    /// The timeline has the reduction, the stop and the restore, and of the improvements only the best;
+    /// every improvement stays in the log's timeline (a live `--follow` prints each).
+    func testDecisionsAreInTheTimeline() throws {
+        let run = try earlyStoppedRun()
+        let report = try report(run.path)
+        XCTAssertEqual(report.timelineLines(), [
+            "22:13:20  run started",
+            "22:13:34  checkpoint after epoch 1 (step 4)",
+            "22:13:38  epoch 2: val_loss improved to 0.4500, the best so far; weights saved to \(run.file("best.safetensors"))",
+            "22:13:38  checkpoint after epoch 2 (step 8)",
+            "22:13:42  epoch 3: learning rate reduced from 0.0006 to 0.0003",
+            "22:13:42  \(EarlyStoppedRun.reason)",
+            "22:13:42  checkpoint after epoch 3 (step 12)",
+            "22:13:42  weights of epoch 2, the best, restored",
+            "22:13:43  test: accuracy 0.9000, loss 0.3000 (100 samples)",
+        ])
+        XCTAssertEqual(report.log.timeline.filter { $0.kind == .bestWeights }.count, 2)
+        XCTAssertEqual(report.log.timeline.map(\.kind.rawValue).filter { ["learning_rate_reduced", "stopped_early", "best_restored"].contains($0) },
+                       ["learning_rate_reduced", "stopped_early", "best_restored"])
+    }
+
+    func testTheVerdictOfARunThatStoppedEarlySaysWhy() throws {
+        let report = try report(try earlyStoppedRun().path)
+        XCTAssertEqual(report.verdict.state, .finished)
+        XCTAssertEqual(report.verdict.text, "finished with test accuracy 0.9000 (loss 0.3000, 100 samples) after 3 epochs, 12 steps in 23.0s; "
+                       + EarlyStoppedRun.reason)
+        XCTAssertTrue(report.render().hasSuffix("\nverdict: \(report.verdict.text)\n"))
+    }
+
+    func testTheVerdictOfARunWhoseBestWeightsWereRestoredSaysWhich() throws {
+        let verdict = try report(try earlyStoppedRun(stop: false).path).verdict
+        XCTAssertEqual(verdict.text, "finished with test accuracy 0.9000 (loss 0.3000, 100 samples) after 3 epochs, 12 steps in 23.0s; "
+                       + "weights of epoch 2, the best, restored")
+    }
+
+    /// The stop also ends a verdict read from summary.json when the test event is lost.
+    func testTheSummaryVerdictSaysWhyToo() throws {
+        let run = try earlyStoppedRun()
+        let text = try contents(of: run.file("train.jsonl"))
+        try lines(of: text).filter { !$0.contains(#""event":"test""#) }.map { $0 + "\n" }.joined()
+            .write(toFile: run.file("train.jsonl"), atomically: true, encoding: .utf8)
+        try #"{"test_accuracy": 0.5, "test_loss": 0.75}"#.write(toFile: run.file("summary.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try report(run.path).verdict.text,
+                       "finished with test accuracy 0.5000 (loss 0.7500, from summary.json) after 3 epochs, 12 steps; " + EarlyStoppedRun.reason)
+    }
+
+    /// A resumed run that decides again logs the same decisions: one reduction per epoch, the latest best;
+    /// a stop of an earlier attempt that training then went past is forgotten.
+    func testDecisionsMadeAgainAfterAResumeReplaceTheOldOnes() throws {
+        let run = try RunDirectoryFixture(self, kind: .single)
+        let t0 = ReferenceRun.t0
+        run.main(.learningRateReduced(epoch: 3, from: 0.001, to: 0.0005), at: t0)
+        run.main(.stoppedEarly(epoch: 3, reason: "early stopping at epoch 3"), at: t0 + 1)
+        run.main(.runStarted(config: ReferenceRun.config, parameterCount: 5729, trainSamples: 576, validationSamples: 64, testSamples: 100),
+                 at: t0 + 2)
+        run.main(.learningRateReduced(epoch: 2, from: 0.001, to: 0.0005), at: t0 + 3)
+        run.main(.learningRateReduced(epoch: 3, from: 0.0005, to: 0.00025), at: t0 + 4)
+        run.main(.epoch(EarlyStoppedRun.history[2]), at: t0 + 5)
+        XCTAssertNotNil(try report(run.path).log.earlyStop, "epoch 3 itself does not go past a stop at epoch 3")
+        var fourth = EarlyStoppedRun.history[2]
+        fourth.epoch = 4
+        run.main(.epoch(fourth), at: t0 + 6)
+        run.close()
+        let log = try report(run.path).log
+        XCTAssertEqual(log.learningRateReductions.map(\.epoch), [2, 3])
+        XCTAssertEqual(log.learningRateReductions.map(\.to), [0.0005, 0.00025])
+        XCTAssertNil(log.earlyStop)
+    }
+
     func testADirectoryWithoutLogsIsRefused() throws {
         let path = try temporaryDirectory(self)
         XCTAssertThrowsError(try RunLogReader.read(path)) { error in

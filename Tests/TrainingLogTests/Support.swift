@@ -63,9 +63,16 @@ enum SampleEvents {
     static let step = TrainingEvent.step(StepRecord(
         epoch: 2, step: 3, stepsPerEpoch: 17, globalStep: 20, loss: 0.25, accuracy: 0.875, samples: 32, seconds: 0.5))
     static let epoch = TrainingEvent.epoch(EpochRecord(
-        epoch: 2, loss: 0.5, accuracy: 0.75, validationLoss: 0.625, validationAccuracy: 0.5, seconds: 2.5, samplesPerSecond: 1000))
+        epoch: 2, loss: 0.5, accuracy: 0.75, validationLoss: 0.625, validationAccuracy: 0.5, seconds: 2.5, samplesPerSecond: 1000,
+        learningRate: 0.001))
+    /// No validation split, and no learning rate (as in logs written before it was recorded).
     static let epochWithoutValidation = TrainingEvent.epoch(EpochRecord(
         epoch: 3, loss: 0.125, accuracy: 1, validationLoss: nil, validationAccuracy: nil, seconds: 1.5, samplesPerSecond: 250.5))
+    static let learningRateReduced = TrainingEvent.learningRateReduced(epoch: 5, from: 0.001, to: 0.0005)
+    static let bestWeights = TrainingEvent.bestWeights(epoch: 4, monitor: "val_loss", value: 0.3125, path: "/runs/a/best.safetensors")
+    static let stoppedEarly = TrainingEvent.stoppedEarly(
+        epoch: 7, reason: "early stopping at epoch 7: val_loss has not improved for 3 epochs since epoch 4; weights of epoch 4 restored")
+    static let bestRestored = TrainingEvent.bestRestored(epoch: 4)
     static let checkpoint = TrainingEvent.checkpoint(path: "/runs/a/checkpoint.safetensors", epoch: 2, step: 34)
     static let test = TrainingEvent.test(loss: 0.375, accuracy: 0.9, samples: 200)
     static let failed = TrainingEvent.failed(reason: "worker \"3\" said:\nC:\\tmp\tgone")

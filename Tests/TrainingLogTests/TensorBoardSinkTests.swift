@@ -67,7 +67,7 @@ final class TensorBoardSinkTests: XCTestCase {
                 let epoch = k / 2 + 1
                 sink.record(.epoch(EpochRecord(epoch: epoch, loss: loss, accuracy: accuracy,
                                                validationLoss: epoch == 1 ? 0.7 : nil, validationAccuracy: epoch == 1 ? 0.55 : nil,
-                                               seconds: 2, samplesPerSecond: 32 * Double(epoch))))
+                                               seconds: 2, samplesPerSecond: 32 * Double(epoch), learningRate: 0.001 / Double(epoch))))
             }
         }
         now = start + 10
@@ -127,6 +127,7 @@ final class TensorBoardSinkTests: XCTestCase {
             "val_loss": [[2, 0.7, t + 2.5]],
             "val_accuracy": [[2, 0.55, t + 2.5]],
             "samples_per_second": [[2, 32, t + 2.5], [4, 64, t + 4.5]],
+            "learning_rate": [[2, 0.001, t + 2.5], [4, 0.0005, t + 4.5]],
             "test_loss": [[4, 0.4, t + 10]],
             "test_accuracy": [[4, 0.875, t + 10]],
             "worker_3/ms_per_sample": [[0, 0.5, t + 1]],
@@ -144,6 +145,19 @@ final class TensorBoardSinkTests: XCTestCase {
                 XCTAssertEqual(g[2], w[2], accuracy: 1e-6, "\(tag) wall time at step \(w[0])")
             }
         }
+    }
+
+    /// An epoch whose learning rate is unknown (an old record) writes no `learning_rate` scalar, not a zero.
+    func testAnUnknownLearningRateWritesNoScalar() throws {
+        let directory = try temporaryDirectory(self)
+        let sink = try TensorBoardSink(directory: directory, clock: { 1_700_000_000 }, hostname: "testhost")
+        sink.record(SampleEvents.step)
+        sink.record(SampleEvents.epochWithoutValidation)
+        sink.record(SampleEvents.epoch)
+        let bytes = [UInt8](try XCTUnwrap(FileManager.default.contents(atPath: sink.path)))
+        let tag = Array("learning_rate".utf8)
+        let count = (0...(bytes.count - tag.count)).filter { Array(bytes[$0..<$0 + tag.count]) == tag }.count
+        XCTAssertEqual(count, 1, "one learning_rate scalar, for the epoch that has a rate")
     }
 
     /// `python3` if it can import TensorBoard's event reader; skips the test otherwise.
