@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Model files (--model FILE.yaml or .json).
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // ONNX export: the runtime library only (the generated code is committed; see scripts/generate-protos).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.30.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -54,6 +56,7 @@ let package = Package(
             name: "Training",
             dependencies: ["NeuralNet", "Datasets", "TrainingLog", "Messaging", "Randomness", "Yams"]
         ),
+        .target(name: "ModelExport", dependencies: ["NeuralNet", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "ClusterControl", dependencies: ["Training", "TrainingLog", "Randomness"]),
         .target(
             name: "CommandSupport",
@@ -69,8 +72,9 @@ let package = Package(
         .executableTarget(
             name: "backprop",
             dependencies: [
-                "Training", "CommandSupport", "ClusterControl", "Messaging",
+                "Training", "CommandSupport", "ClusterControl", "Messaging", "ModelExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .executableTarget(

@@ -84,9 +84,11 @@ public struct EpochDecisions: Codable, Equatable, Sendable {
         }
     }
 
-    /// The state as checkpoint metadata holds it (JSON).
+    /// The state as checkpoint metadata holds it (JSON, keys sorted: the same bytes for the same state).
     public var encoded: String {
-        String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     /// The state `text` (checkpoint metadata) holds; nil when it is not such a state.

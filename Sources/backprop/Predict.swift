@@ -21,7 +21,7 @@ struct Predict: ParsableCommand {
     @Argument(help: ArgumentHelp("Image files, or directories of them.", valueName: "FILE_OR_DIR"))
     var paths: [String]
 
-    @Flag(help: "Print one JSON object per line: file, class, class_index, probability (or file and error).")
+    @Flag(help: "Print one JSON object per line: file, class, class_index, probability, outputs (the model's whole output), or file and error.")
     var json = false
 
     /// The most images decoded and classified at once (fewer for a model whose workspace would pass 256 MB).
@@ -87,7 +87,7 @@ struct Predict: ParsableCommand {
                         let best = scores.indices.max { scores[$0] < scores[$1] } ?? 0
                         (label, probability) = (best, scores[best])
                     }
-                    try report(file: file, label: label, name: names[label], probability: probability)
+                    try report(file: file, label: label, name: names[label], probability: probability, outputs: Array(scores))
                 }
             }
             if failed > 0 {
@@ -97,9 +97,10 @@ struct Predict: ParsableCommand {
         if failed > 0 { throw ExitCode.failure }
     }
 
-    private func report(file: String, label: Int, name: String, probability: Float) throws {
+    private func report(file: String, label: Int, name: String, probability: Float, outputs: [Float]) throws {
         if json {
-            try printJSON(["file": file, "class": name, "class_index": label, "probability": Double(probability)])
+            try printJSON(["file": file, "class": name, "class_index": label, "probability": Double(probability),
+                           "outputs": outputs.map(Double.init)])
         } else {
             print("\(file): \(name) (\(fixed(Double(probability))))")
         }

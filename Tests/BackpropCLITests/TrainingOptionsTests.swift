@@ -45,7 +45,7 @@ final class TrainingOptionsTests: XCTestCase {
     }
 
     func testAnUnknownOptimizer() {
-        assertUsageError(train(["--optimizer", "rmsprop"]), naming: "--optimizer")
+        assertUsageError(train(["--optimizer", "adagrad"]), naming: "--optimizer")
     }
 
     func testAMissingInitCheckpoint() {
@@ -104,7 +104,7 @@ final class TrainingOptionsTests: XCTestCase {
 
     func testNoRunDirectoryIsLeftBehindByAFlagError() throws {
         let run = root + "/never"
-        _ = backprop(tinyRun(run, extra: ["--optimizer", "rmsprop"]))
+        _ = backprop(tinyRun(run, extra: ["--optimizer", "adagrad"]))
         _ = backprop(tinyRun(run, extra: ["--data", "nonsense"]))
         XCTAssertFalse(FileManager.default.fileExists(atPath: run), "a run that never started created its directory")
     }
