@@ -4,8 +4,9 @@ import Training
 /// A cluster definition: the `KEY=VALUE` file (`cluster/local.conf`) that says how a cluster starts.
 ///
 /// The file is read, never executed. Each line is `KEY=VALUE`, a comment (`#`) or blank; a value may be quoted and
-/// may be followed by ` # comment`; `KEY=` leaves the setting at its default. The training keys are checked by the
-/// code that reads `config.json` (`RunConfig(fields:)` and `validate()`), the others here.
+/// may be followed by ` # comment`; `KEY=` leaves the setting at its default. Each value's form (a number, yes or
+/// no, …) is checked here; the training values' ranges and combinations by the code that reads `config.json`
+/// (`RunConfig(fields:)` and `validate()`).
 public struct ClusterDefinition: Sendable {
     /// The file as the user named it, for messages.
     public let file: String
@@ -41,10 +42,7 @@ public struct ClusterDefinition: Sendable {
 
     /// `backprop-server` flags for every key given a value, in `DefinitionKey.flagOrder`.
     public var serverFlags: [String] {
-        DefinitionKey.flagOrder.flatMap { key -> [String] in
-            guard let flag = key.serverFlag, let value = values[key] else { return [] }
-            return [flag, value]
-        }
+        DefinitionKey.flagOrder.flatMap { key in values[key].map(key.serverArguments) ?? [] }
     }
 
     // MARK: - Reading a line
@@ -111,6 +109,8 @@ public struct ClusterDefinition: Sendable {
         case .number:
             guard let number = decimalNumber(value) else { return "\(name) must be a number, got '\(value)'" }
             if (key == .workerTimeout || key == .serverTimeout) && number <= 0 { return "\(name) must be a number > 0, got '\(value)'" }
+        case .yesNo:
+            if DefinitionKey.truth(value) == nil { return "\(name) must be yes or no (or true/false, 1/0), got '\(value)'" }
         case .text:
             break
         }
@@ -138,20 +138,22 @@ public struct ClusterDefinition: Sendable {
             switch key.kind {
             case .whole where key != .seed: fields[field] = Int(value) ?? 0
             case .number: fields[field] = Double(value) ?? 0
+            case .yesNo: fields[field] = DefinitionKey.truth(value) ?? false
             default: fields[field] = value
             }
         }
         return fields
     }
 
-    /// `RunConfig`'s checks on the training values; a problem names the key's line.
+    /// `RunConfig`'s checks on the training values; a problem names the line of the first key it mentions (by its
+    /// flag) that the file sets: `--microbatch (16) cannot be larger than --batch-size (8)` is MICROBATCH's.
     private func checkTraining() throws {
         do {
             try RunConfig(fields: trainingFields()).validate()
         } catch {
             let message = "\(error)"
-            let flag = message.split(separator: " ").first.map(String.init)
-            let key = DefinitionKey.allCases.first { $0.serverFlag == flag && values[$0] != nil }
+            let flags = message.split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "()[],:;'")) }
+            let key = flags.lazy.compactMap { flag in DefinitionKey.allCases.first { $0.serverFlag == flag && self.values[$0] != nil } }.first
             let prefix = key.map { "\($0.rawValue)=\(values[$0] ?? ""): " } ?? ""
             throw DefinitionError(file: file, line: key.flatMap { lines[$0] }, message: prefix + message)
         }

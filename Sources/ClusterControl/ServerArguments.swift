@@ -3,11 +3,15 @@ public struct ServerArguments: Equatable, Sendable {
     public private(set) var arguments: [String]
 
     /// The server's flags that take no value.
-    public static let switches: Set<String> = ["--quiet", "--insecure"]
+    public static let switches: Set<String> = ["--quiet", "--insecure", "--restore-best-weights", "--save-best"]
     /// The flags of `backprop train` that decide the weights: an undisturbed reference run gets exactly these.
     public static let trainingFlags: Set<String> = [
         "--model", "--data", "--epochs", "--batch-size", "--microbatch", "--lr", "--optimizer", "--momentum", "--seed",
         "--validation-split", "--train-limit", "--test-limit", "--init",
+        "--gradient-precision", "--update-precision", "--image-size", "--color", "--augment",
+        "--weight-decay", "--clip-norm", "--label-smoothing", "--lr-schedule", "--warmup-epochs", "--monitor",
+        "--reduce-lr-on-plateau", "--plateau-patience", "--min-lr", "--early-stopping", "--min-delta",
+        "--restore-best-weights", "--save-best",
     ]
 
     public init(_ arguments: [String]) { self.arguments = arguments }

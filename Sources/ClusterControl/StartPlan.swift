@@ -34,7 +34,7 @@ public struct StartPlan: Sendable {
         workerServerTimeout = values[.serverTimeout]
         let fromDefinition = DefinitionKey.flagOrder.flatMap { key -> [String] in
             guard let flag = key.serverFlag, let value = values[key], !overridden.contains(flag) else { return [] }
-            return [flag, value]
+            return key.serverArguments(value)
         }
         server = ServerArguments(fromDefinition + request.serverFlags)
     }

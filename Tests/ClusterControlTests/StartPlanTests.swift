@@ -32,4 +32,16 @@ final class StartPlanTests: XCTestCase {
         XCTAssertEqual(arguments.dropping(["--port", "--init"]).arguments, ["--model", "seed-cnn", "--quiet", "--epochs=2", "--insecure"])
         XCTAssertEqual(arguments.flagNames, ["--model", "--quiet", "--port", "--epochs", "--insecure", "--init"])
     }
+
+    func testYesNoKeysBecomeSwitchesAndTheCommandLineAddsThem() throws {
+        let fit = try ClusterDefinition(text: "EPOCHS=3\nEARLY_STOPPING=2\nRESTORE_BEST_WEIGHTS=yes\nSAVE_BEST=no", file: "x.conf")
+        let plan = try StartPlan(definition: fit, request: StartRequest(workers: 1, port: 0, serverFlags: ["--save-best", "--early-stopping=4"]))
+        XCTAssertEqual(plan.server.arguments, ["--epochs", "3", "--restore-best-weights", "--host", "127.0.0.1", "--port", "0",
+                                               "--workers-min", "1", "--save-best", "--early-stopping=4"])
+        // The switches take no value: selecting flags around them keeps every flag whole, and they are training flags.
+        XCTAssertEqual(plan.server.keeping(ServerArguments.trainingFlags).arguments,
+                       ["--epochs", "3", "--restore-best-weights", "--save-best", "--early-stopping=4"])
+        XCTAssertEqual(plan.server.dropping(["--port"]).arguments,
+                       ["--epochs", "3", "--restore-best-weights", "--host", "127.0.0.1", "--workers-min", "1", "--save-best", "--early-stopping=4"])
+    }
 }

@@ -154,14 +154,23 @@ final class SlurmTests: XCTestCase {
 
     // MARK: - Preemption
 
+    /// With Keras fit's options on, so that the requeued job resumes their state (the schedule's place, the
+    /// plateau's and early stopping's counts, the best weights) from the checkpoint and best.safetensors, and ends on
+    /// `backprop train`'s bits for the same flags.
     func testPreemptedJobIsRequeuedAndResumesExactly() throws {
         let slurm = try slurm()
         var small = SmallRun()
         small.trainLimit = 2_000
         small.epochs = 8
+        // With these, the run improves until epoch 5, halves its rate after epochs 6 and 7 and stops early after 7
+        // with epoch 5's weights, all after the requeue (which comes after epoch 2).
+        let fit = ["--lr-schedule", "cosine", "--warmup-epochs", "1", "--reduce-lr-on-plateau", "0.5", "--plateau-patience", "1",
+                   "--early-stopping", "2", "--min-delta", "0.01", "--restore-best-weights", "--clip-norm", "1",
+                   "--weight-decay", "0.01", "--label-smoothing", "0.05"]
         let run = root + "/run"
-        let job = try slurm.submit(["-N", "1", "-n", "2", "-O", batchScript, "--run-dir", run, "--workers-min", "2"] + small.flags,
-                                   from: root)
+        // A flag without a value just before the script's own flags: neither may take the other's place.
+        let job = try slurm.submit(["-N", "1", "-n", "2", "-O", batchScript, "--save-best", "--run-dir", run, "--workers-min", "2"]
+                                   + small.flags + fit, from: root)
         var jobs = [job]
         cancelAtTeardown(slurm) { jobs }
         XCTAssertTrue(waitForEvent(in: serverLog(run)) { $0["event"] as? String == "waiting_for_workers" }, "the server did not start")
@@ -169,8 +178,10 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(scaled.status, 0, scaled.output)
         let worker = try XCTUnwrap(try? String(contentsOfFile: run + "/slurm/worker-2.job", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
         jobs.append(worker)
-        XCTAssertTrue(waitForEvent(in: serverLog(run)) { $0["event"] as? String == "step" && ($0["global_step"] as? Int ?? 0) >= 30 },
-                      "training did not reach step 30")
+        // Two epochs in, so that the checkpoint carries the epoch decisions and best.safetensors exists.
+        XCTAssertTrue(waitForEvent(in: serverLog(run)) { $0["event"] as? String == "epoch" && ($0["epoch"] as? Int ?? 0) >= 2 },
+                      "training did not finish epoch 2")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/best.safetensors"))
 
         // Preempt: Slurm sends SIGTERM to the job's processes and puts it back in the queue.
         let start = Date()
@@ -203,8 +214,28 @@ final class SlurmTests: XCTestCase {
         let workerLog = try String(contentsOfFile: run + "/worker-2.log", encoding: .utf8)
         XCTAssertTrue(workerLog.contains("waiting for its job \(job) to run again"), workerLog)
         XCTAssertEqual(workerLog.components(separatedBy: "joining tcp://").count - 1, 2, workerLog)
-        let checkpoint = try XCTUnwrap(FileManager.default.contents(atPath: run + "/checkpoint.safetensors"))
-        XCTAssertEqual(checkpoint, try referenceCheckpoint(small.config), "the resumed run's weights differ from backprop train's")
+        // The requeued job got only --resume: the fit options came back from config.json.
+        let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/config.json"))) as? [String: Any])
+        XCTAssertEqual(config["lr_schedule"] as? String, "cosine")
+        XCTAssertEqual(config["restore_best_weights"] as? Bool, true)
+        XCTAssertEqual(config["save_best"] as? Bool, true)
+        let decisions = ["best_weights", "learning_rate_reduced", "stopped_early"].map { "\($0) \(count($0, in: run))" }
+        print("slurm: requeued job \(job): \(decisions.joined(separator: ", "))")
+        let events = readEvents(serverLog(run))
+        let resumed = try XCTUnwrap(events.lastIndex { $0["event"] as? String == "run_started" })
+        XCTAssertTrue(events[resumed...].contains { $0["event"] as? String == "stopped_early" },
+                      "the resumed run did not stop early: the test no longer covers the decisions' state across a requeue")
+
+        // backprop train with the same flags, undisturbed, in one process: the same final and best weights.
+        let reference = root + "/reference"
+        let program = try XCTUnwrap(executable("backprop")).path
+        let trained = try runCommand(program, ["train"] + small.flags + fit + ["--save-best", "--run-dir", reference, "--quiet"], timeout: 300)
+        XCTAssertEqual(trained.status, 0, trained.output)
+        print("slurm: backprop train's reference done after \(elapsed())")
+        for name in ["checkpoint.safetensors", "best.safetensors"] {
+            let ours = try XCTUnwrap(FileManager.default.contents(atPath: run + "/" + name), name)
+            XCTAssertEqual(ours, FileManager.default.contents(atPath: reference + "/" + name), "the resumed run's \(name) differs from backprop train's")
+        }
         XCTAssertEqual(slurm.waitForEnd(worker, timeout: 60)?["ExitCode"], "0:0")
     }
 
