@@ -2,8 +2,7 @@ import Foundation
 import TrainingLog
 
 /// Prints training progress for people: Keras-style epoch lines, membership changes, and a
-/// live progress bar with an ETA when standard output is a terminal. Off a terminal (a log file)
-/// an epoch is one line, its result, with a progress line every 10 s in between.
+/// live progress bar when standard output is a terminal.
 public final class ConsoleSink: EventSink {
     private let interactive: Bool
     private let showSteps: Bool
@@ -11,8 +10,6 @@ public final class ConsoleSink: EventSink {
     private var lastDraw = Date.distantPast
     private var runningLoss = 0.0, runningCorrect = 0.0, runningSamples = 0
     private var barShown = false
-    /// Where the epoch's step times are measured from: the step before the first one seen, and when it ended.
-    private var timedFrom: (step: Int, at: Date)?
     private var rejected = 0
 
     public init(epochs: Int, showSteps: Bool = true, interactive: Bool = isatty(STDOUT_FILENO) == 1) {
@@ -24,25 +21,22 @@ public final class ConsoleSink: EventSink {
     public func record(_ event: TrainingEvent) {
         switch event {
         case .step(let r):
-            if r.step == 1 || timedFrom == nil {
+            if r.step == 1 {
                 runningLoss = 0; runningCorrect = 0; runningSamples = 0
                 lastDraw = Date()
-                timedFrom = (r.step - 1, lastDraw.addingTimeInterval(-r.seconds))
-                // The header heads a progress bar; without one the epoch's result line says it all.
-                if showSteps && interactive { say("Epoch \(r.epoch)/\(epochs)") }
+                if showSteps { say("Epoch \(r.epoch)/\(epochs)") }
             }
             runningLoss += r.loss * Double(r.samples)
             runningCorrect += r.accuracy * Double(r.samples)
             runningSamples += r.samples
             guard showSteps else { return }
             let now = Date()
-            let eta = r.step < r.stepsPerEpoch ? " - ETA: \(Self.duration(remainingSeconds(after: r, now: now)))" : ""
             guard interactive else {
                 // Not a terminal: a plain progress line every 10 s instead of a bar.
                 if now.timeIntervalSince(lastDraw) >= 10 && r.step < r.stepsPerEpoch {
                     lastDraw = now
                     let n = Double(max(runningSamples, 1))
-                    say("epoch \(r.epoch)/\(epochs) step \(r.step)/\(r.stepsPerEpoch)\(eta) - loss: \(fixed(runningLoss / n)) - accuracy: \(fixed(runningCorrect / n)) - \(r.workers) worker\(r.workers == 1 ? "" : "s")")
+                    say("epoch \(r.epoch)/\(epochs) step \(r.step)/\(r.stepsPerEpoch) - loss: \(fixed(runningLoss / n)) - accuracy: \(fixed(runningCorrect / n)) - \(r.workers) worker\(r.workers == 1 ? "" : "s")")
                 }
                 return
             }
@@ -53,12 +47,12 @@ public final class ConsoleSink: EventSink {
                 let bar = String(repeating: "=", count: max(done - 1, 0)) + (done < width ? ">" : "=") + String(repeating: ".", count: width - done)
                 let n = Double(max(runningSamples, 1))
                 let workers = r.workers > 1 ? " - \(r.workers) workers" : ""
-                print("\r\(r.step)/\(r.stepsPerEpoch) [\(bar)]\(eta) - loss: \(fixed(runningLoss / n)) - accuracy: \(fixed(runningCorrect / n))\(workers)", terminator: "")
+                print("\r\(r.step)/\(r.stepsPerEpoch) [\(bar)] - loss: \(fixed(runningLoss / n)) - accuracy: \(fixed(runningCorrect / n))\(workers)", terminator: "")
                 barShown = true
                 fflush(nil)
             }
         case .epoch(let r):
-            timedFrom = nil
+            if !showSteps { say("Epoch \(r.epoch)/\(epochs)") }
             var line = "epoch \(r.epoch)/\(epochs) - \(fixed(r.seconds, 1))s - loss: \(fixed(r.loss)) - accuracy: \(fixed(r.accuracy))"
             if let loss = r.validationLoss, let accuracy = r.validationAccuracy {
                 line += " - val_loss: \(fixed(loss)) - val_accuracy: \(fixed(accuracy))"
@@ -105,22 +99,6 @@ public final class ConsoleSink: EventSink {
         case .checkpoint, .runStarted, .workerStep:
             break
         }
-    }
-
-    /// The epoch's remaining steps times its mean step time so far (wall clock, so the time between steps counts).
-    private func remainingSeconds(after r: StepRecord, now: Date) -> Double {
-        guard let timedFrom, r.step > timedFrom.step else { return 0 }
-        let perStep = now.timeIntervalSince(timedFrom.at) / Double(r.step - timedFrom.step)
-        return perStep * Double(r.stepsPerEpoch - r.step)
-    }
-
-    /// Keras's ETA format: `12s`, `1:02` (minutes and seconds), `1:02:03`.
-    static func duration(_ seconds: Double) -> String {
-        let whole = Int(seconds.rounded(.up))
-        if whole < 60 { return "\(whole)s" }
-        let (hours, minutes, rest) = (whole / 3600, whole / 60 % 60, whole % 60)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return hours > 0 ? "\(hours):\(two(minutes)):\(two(rest))" : "\(minutes):\(two(rest))"
     }
 
     /// Prints a line, first clearing a progress bar drawn on the same line.

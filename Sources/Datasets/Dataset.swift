@@ -64,19 +64,13 @@ public struct Dataset: Sendable {
     /// Splits `train` Keras-style: the LAST `fraction` of the training samples (before any shuffling) become the validation set. fraction in [0, 1); 0 gives an empty validation set.
     ///
     /// As in Keras, training keeps the first `floor(count * (1 - fraction))` samples.
-    /// Throws `.badValidationFraction` when `fraction` is outside [0, 1) or would leave no training samples
-    /// (`.tooFewUsableImages` for an image folder).
+    /// Throws `.badValidationFraction` when `fraction` is outside [0, 1) or would leave no training samples.
     public func splittingValidation(_ fraction: Double) throws(DatasetError) -> (train: ImageSet, validation: ImageSet) {
         guard fraction >= 0, fraction < 1 else {
             throw .badValidationFraction(fraction: fraction, sampleCount: train.count)
         }
         let kept = Int((Double(train.count) * (1 - fraction)).rounded(.down))
         guard kept > 0 || train.count == 0 else {
-            // An image folder's few images: say what was skipped and which classes there are.
-            if let report = folderReport, let classNames {
-                throw .tooFewUsableImages(name: name, fraction: fraction, usable: train.count, files: report.files,
-                                          skipped: report.skipped, classes: classNames, emptyClasses: report.emptyClasses)
-            }
             throw .badValidationFraction(fraction: fraction, sampleCount: train.count)
         }
         return (train.slice(0..<kept), train.slice(kept..<train.count))

@@ -48,18 +48,12 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case noClasses(path: String)
     /// The image folder has a single class: nothing to tell apart.
     case oneClass(path: String, name: String)
-    /// The image folder holds image files and no class folders, all of one class (`oneClass`) or each its own:
-    /// one class's folder, given one level too deep; `meant` is the folder probably meant.
-    case classFolderGiven(path: String, images: Int, oneClass: String?, meant: String)
     /// The image folder has more classes than a label byte holds.
     case tooManyFolderClasses(path: String, count: Int, limit: Int)
     /// `train/` and `test/` have different class folders.
     case classMismatch(path: String, train: [String], test: [String])
-    /// No training image could be decoded; `emptyClasses` are the class folders that hold no image file at all.
-    case noUsableImages(path: String, skipped: Int, first: String?, emptyClasses: [String])
-    /// An image folder has too few usable training images for the validation fraction: what was skipped, and the classes.
-    case tooFewUsableImages(name: String, fraction: Double, usable: Int, files: Int, skipped: [ImageProblem],
-                            classes: [String], emptyClasses: [String])
+    /// No training image could be decoded.
+    case noUsableImages(path: String, skipped: Int, first: String?)
     /// The image cache could not be written in its directory.
     case cacheUnwritable(path: String, reason: String)
 
@@ -133,29 +127,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
             if !onlyTrain.isEmpty { parts.append("only in train/: \(onlyTrain.joined(separator: ", "))") }
             if !onlyTest.isEmpty { parts.append("only in test/: \(onlyTest.joined(separator: ", "))") }
             return "\(path): train/ and test/ have different classes (\(parts.joined(separator: "; ")))"
-        case let .classFolderGiven(path, images, oneClass, meant):
-            let classes = oneClass.map { "all of one class (\($0))" } ?? "each file its own class"
-            return "\(path): \(images) image file\(images == 1 ? "" : "s") and no class folders, \(classes): this looks like "
-                + "one class's folder; did you mean folder:\(meant)? (--data folder:DIR wants one subfolder per class, "
-                + "or train/ and test/ holding them)"
-        case let .noUsableImages(path, skipped, first, emptyClasses):
-            let empty = emptyClasses.isEmpty ? ""
-                : "the class folder\(emptyClasses.count == 1 ? "" : "s") \(emptyClasses.joined(separator: ", ")) "
-                + (emptyClasses.count == 1 ? "holds no JPEG or PNG file" : "hold no JPEG or PNG files")
-            guard skipped > 0 else { return "\(path): no usable training images: \(empty.isEmpty ? "no JPEG or PNG files" : empty)" }
+        case let .noUsableImages(path, skipped, first):
             let reason = first.map { ", e.g. \($0)" } ?? ""
-            return "\(path): no usable training images (\(skipped) file\(skipped == 1 ? "" : "s") could not be decoded\(reason)"
-                + (empty.isEmpty ? ")" : "; \(empty))")
-        case let .tooFewUsableImages(name, fraction, usable, files, skipped, classes, emptyClasses):
-            var parts = ["\(name): validation fraction \(fraction) of \(usable) training image\(usable == 1 ? "" : "s") leaves none to train on"]
-            if !skipped.isEmpty {
-                let named = skipped.prefix(3).map(\.description).joined(separator: "; ")
-                let more = skipped.count > 3 ? "; and \(skipped.count - 3) more" : ""
-                parts.append("\(skipped.count) of \(files) files could not be decoded (\(named)\(more))")
-            }
-            let empty = emptyClasses.isEmpty ? "" : " (no usable images in \(emptyClasses.joined(separator: ", ")))"
-            parts.append("classes found: \(classes.joined(separator: ", "))\(empty)")
-            return parts.joined(separator: "; ")
+            return "\(path): no usable training images (\(skipped) file\(skipped == 1 ? "" : "s") could not be decoded\(reason))"
         case let .cacheUnwritable(path, reason):
             return "\(path): cannot write the image cache: \(reason)"
         }

@@ -64,9 +64,7 @@ enum FolderDataset {
 
         let usableTrain = entries.filter { $0.split == .train && $0.problem == nil }
         guard !usableTrain.isEmpty else {
-            let listed = Set(entries.filter { $0.split == .train }.map(\.label))
-            let withoutFiles = folder.classNames.indices.filter { !listed.contains($0) }.map { folder.classNames[$0] }
-            throw .noUsableImages(path: folder.root, skipped: skipped.count, first: skipped.first?.description, emptyClasses: withoutFiles)
+            throw .noUsableImages(path: folder.root, skipped: skipped.count, first: skipped.first?.description)
         }
         var perClass = [Int](repeating: 0, count: folder.classNames.count)
         for entry in usableTrain { perClass[entry.label] += 1 }

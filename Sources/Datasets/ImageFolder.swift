@@ -49,8 +49,7 @@ struct ImageFolder: Equatable {
     /// The file extensions read as images.
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    /// Lists `directory`; throws when it is missing, has no classes, only one, train and test classes differ, or it
-    /// looks like one class's folder (image files and no class folders, all of one class or each its own).
+    /// Lists `directory`; throws when it is missing, has no classes, only one, or train and test classes differ.
     static func scan(_ directory: String) throws(DatasetError) -> ImageFolder {
         let root = absolutePath(directory)
         var info = stat()
@@ -74,12 +73,6 @@ struct ImageFolder: Equatable {
             for name in top where isImageName(name) {
                 let prefix = String(name.prefix { $0 != "." })
                 byClass[prefix, default: []].append(name)
-            }
-            // Images of one class, or each its own class (0001.jpg, 0002.jpg): one class's folder, given one level too deep.
-            let images = byClass.values.reduce(0) { $0 + $1.count }
-            if images > 0 && (byClass.count == 1 || (images >= 3 && byClass.count == images)) {
-                throw .classFolderGiven(path: root, images: images, oneClass: byClass.count == 1 ? byClass.keys.first : nil,
-                                        meant: likelyRoot(given: directory, root: root))
             }
             splits.append((.train, "", byClass))
         }
@@ -107,29 +100,6 @@ struct ImageFolder: Equatable {
             }
         }
         return ImageFolder(root: root, classNames: trainClasses, hasTestSet: splits.count == 2, entries: entries)
-    }
-
-    /// The folder meant when `directory` (as given; `root` is its absolute path) is one class's folder: `DIR` for
-    /// `DIR/train/cat` when `DIR/train` holds class folders, otherwise the parent. Said as `directory` was given
-    /// when it has the components to drop.
-    static func likelyRoot(given directory: String, root: String) -> String {
-        let parent = parentPath(root), grandparent = parentPath(parent)
-        let split = parent.split(separator: "/").last.map(String.init) ?? ""
-        let trainRoot = join(grandparent, "train")
-        let hasTrainClasses = isDirectory(trainRoot) && visibleEntries(in: trainRoot).contains { $0.isFolder }
-        let levels = ["train", "test"].contains(split) && hasTrainClasses ? 2 : 1
-        var components = directory.split(separator: "/")
-        guard components.count > levels, !components.suffix(levels).contains(where: { $0 == "." || $0 == ".." }) else {
-            return levels == 2 ? grandparent : parent
-        }
-        components.removeLast(levels)
-        return (directory.hasPrefix("/") ? "/" : "") + components.joined(separator: "/")
-    }
-
-    /// The folder holding `path` (an absolute path without a trailing slash); `/` for `/` itself.
-    private static func parentPath(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
-        return String(path[..<slash])
     }
 
     /// Each class folder of `directory` with its image files (paths relative to `directory`'s parent split prefix).

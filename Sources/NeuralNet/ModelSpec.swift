@@ -34,10 +34,9 @@ public enum ModelSpec {
 
     public static let presets: [Preset] = [
         Preset(name: "seed-cnn", spec: "conv32x3-relu,maxpool2,flatten,dense1-sigmoid",
-               about: "a small convolutional network that tells two classes apart: 32 3x3 filters, max pooling, "
-                   + "and one sigmoid output, the probability of the second class (trained with binary cross-entropy)"),
+               about: "the Keras model of the seed documents: two classes, binary cross-entropy"),
         Preset(name: "mnist-cnn", spec: "conv32x3-relu,maxpool2,flatten,dense10-softmax",
-               about: "the same network for ten classes: ten softmax outputs, one probability per class (trained with softmax cross-entropy)"),
+               about: "the same trunk with ten classes, softmax cross-entropy"),
         Preset(name: "large-cnn", spec: "conv32x3-relu,conv64x3-relu,maxpool2,flatten,dense128-relu,dense10-softmax",
                about: "about 1.2 M parameters, for benchmarks"),
         Preset(name: "dlwp-convnet", spec: ModelLibrary.dlwpConvnet,
@@ -57,9 +56,6 @@ public enum ModelSpec {
     public static func build(_ specOrPreset: String, inputShape: Shape, loss: Loss? = nil) throws -> Model {
         let spec = resolve(specOrPreset)
         guard !spec.isEmpty else { throw ModelError.badSpec("the spec is empty; try a preset: \(presetNames)") }
-        if let preset = presetMeant(by: spec) {
-            throw ModelError.badSpec("'\(spec)' is not a preset or a layer; did you mean \(preset)? (presets: \(presetNames))")
-        }
         var nodes: [Node] = []
         var names: [String: Int] = ["input": Node.modelInput]
         func shape(of source: Int) -> Shape { source == Node.modelInput ? inputShape : nodes[source].layer.outputShape }
@@ -201,61 +197,8 @@ public enum ModelSpec {
         case "sigmoid": return Sigmoid(inputShape: input)
         case "softmax": return try Softmax(inputShape: input)
         default:
-            let meant = layerMeant(by: text).map { ": did you mean '\($0)'?" } ?? ""
-            throw ModelError.badSpec("unknown layer '\(text)' in '\(spec)'\(meant) (layers: convFxK[sS][same], sepconvFxK[sS][same], dwconvK[sS][same], maxpoolN[sS][same], avgpoolN[sS][same], gap, flatten, denseN, batchnorm, dropoutR, add<a+b, relu, sigmoid, softmax; presets: \(presetNames))")
+            throw ModelError.badSpec("unknown layer '\(text)' in '\(spec)' (layers: convFxK[sS][same], sepconvFxK[sS][same], dwconvK[sS][same], maxpoolN[sS][same], avgpoolN[sS][same], gap, flatten, denseN, batchnorm, dropoutR, add<a+b, relu, sigmoid, softmax; presets: \(presetNames))")
         }
-    }
-}
-
-// MARK: - Did you mean
-
-extension ModelSpec {
-    /// The words a layer token starts with.
-    static let layerWords = ["conv", "sepconv", "dwconv", "maxpool", "avgpool", "dense", "dropout", "batchnorm", "gap",
-                             "flatten", "add", "relu", "sigmoid", "softmax"]
-
-    /// The preset a one-token spec that is neither a preset nor a layer probably means (`seed-cn`, `mnist`, `Seed-CNN`):
-    /// the nearest by edit distance, at most 2, or the one it is a part of; nil for anything else.
-    static func presetMeant(by spec: String) -> String? {
-        let text = spec.lowercased()
-        guard !text.contains(where: { ",=<".contains($0) }), !layerWords.contains(leadingLetters(text)) else { return nil }
-        let scored = presets.map { (name: $0.name, distance: editDistance(text, $0.name)) }
-        if let nearest = scored.min(by: { $0.distance < $1.distance }), nearest.distance <= 2 { return nearest.name }
-        return presets.first { $0.name.hasPrefix(text) || (text.count >= 4 && $0.name.contains(text)) }?.name
-    }
-
-    /// A misspelt layer token with its word corrected (`batchnrom` → `batchnorm`, `maxpoll2` → `maxpool2`), or nil
-    /// when no layer word is near: at most 1 edit for a word of up to 4 letters, 2 for a longer one.
-    static func layerMeant(by token: String) -> String? {
-        let word = leadingLetters(token.lowercased())
-        guard !word.isEmpty else { return nil }
-        let scored = layerWords.map { (word: $0, distance: editDistance(word, $0)) }
-        guard let nearest = scored.min(by: { $0.distance < $1.distance }),
-              nearest.distance > 0, nearest.distance <= (nearest.word.count <= 4 ? 1 : 2)
-        else { return nil }
-        return nearest.word + token.dropFirst(word.count)
-    }
-
-    /// The letters `text` starts with.
-    private static func leadingLetters(_ text: String) -> String {
-        String(text.prefix { $0.isLetter })
-    }
-
-    /// Edits (insert, delete, substitute, or swap two neighbours) that turn `a` into `b`: the optimal string alignment distance.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let x = Array(a), y = Array(b)
-        guard !x.isEmpty, !y.isEmpty else { return max(x.count, y.count) }
-        var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
-        for i in 0...x.count { d[i][0] = i }
-        for j in 0...y.count { d[0][j] = j }
-        for i in 1...x.count {
-            for j in 1...y.count {
-                let cost = x[i - 1] == y[j - 1] ? 0 : 1
-                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
-            }
-        }
-        return d[x.count][y.count]
     }
 }
 

@@ -41,8 +41,7 @@ public struct PreparedRun: Sendable {
         let shape = Shape(height: train.height, width: train.width, channels: train.channels)
         var model = try ModelSpec.build(spec, inputShape: shape)
         model.labelSmoothing = Float(config.fit.labelSmoothing)
-        try checkModel(model, named: config.model, fits: train.classCount, of: dataset.name,
-                       classNames: dataset.classNames, emptyClasses: dataset.folderReport?.emptyClasses ?? [])
+        try checkModel(model, named: config.model, fits: train.classCount, of: dataset.name)
         self.config = config
         self.model = model
         modelName = ModelSpec.presets.contains { $0.name == config.model } ? config.model
@@ -107,35 +106,12 @@ public struct PreparedRun: Sendable {
 }
 
 /// Throws unless `model`'s outputs can classify `classes` classes: one sigmoid output for two classes, or one output per class.
-/// An image folder's `classNames` and `emptyClasses` (class folders without a usable image) are named in the error,
-/// so that a class nobody expected shows; the error suggests a model that fits (see `suggestedModel(classes:)`).
-public func checkModel(_ model: Model, named name: String, fits classes: Int, of dataName: String,
-                       classNames: [String]? = nil, emptyClasses: [String] = []) throws {
+public func checkModel(_ model: Model, named name: String, fits classes: Int, of dataName: String) throws {
     let outputs = model.outputShape.count
     guard outputs == classes || (outputs == 1 && classes == 2) else {
         let need = classes == 2 ? "1 output (sigmoid) or 2" : "\(classes) outputs"
-        var found: [String] = []
-        if let classNames {
-            let shown = 12
-            found.append(classNames.prefix(shown).joined(separator: ", ") + (classNames.count > shown ? ", …" : ""))
-        }
-        if !emptyClasses.isEmpty {
-            found.append("no images in \(emptyClasses.joined(separator: ", "))")
-        }
-        let listed = found.isEmpty ? "" : " (\(found.joined(separator: "; ")))"
-        let suggestion = suggestedModel(classes: classes)
-        let advice = suggestion == name || suggestion == model.spec ? "" : " (try --model \(suggestion))"
         throw TrainingError.dataDoesNotFitModel(
-            "model \(name) has \(outputs) output\(outputs == 1 ? "" : "s") but \(dataName) has \(classes) classes\(listed); it needs \(need)\(advice)")
-    }
-}
-
-/// A model for `classes` classes: seed-cnn for two, mnist-cnn for ten, otherwise their trunk with one softmax output per class.
-public func suggestedModel(classes: Int) -> String {
-    switch classes {
-    case 2: "seed-cnn"
-    case 10: "mnist-cnn"
-    default: "conv32x3-relu,maxpool2,flatten,dense\(classes)-softmax"
+            "model \(name) has \(outputs) output\(outputs == 1 ? "" : "s") but \(dataName) has \(classes) classes; it needs \(need) (try --model \(classes == 2 ? "seed-cnn" : "mnist-cnn"))")
     }
 }
 

@@ -44,13 +44,8 @@ struct Predict: ParsableCommand {
             let saved = try CheckpointFile.read(checkpoint, fitting: network)
             let outputs = network.outputShape.count
             let classCount = outputs == 1 ? 2 : outputs
-            let recorded = metadata["class_names"].flatMap(ClassNames.decode).flatMap { $0.count == classCount ? $0 : nil }
-            let names = recorded ?? (0..<classCount).map(String.init)
-            // Said once, on stderr, so that stdout stays one line (or JSON object) per file.
-            if recorded == nil {
-                note("the checkpoint records no class names, so classes are shown by index (0 to \(classCount - 1))")
-            }
-            note("images are resized to \(format), as the model was trained")
+            let names = metadata["class_names"].flatMap(ClassNames.decode).flatMap { $0.count == classCount ? $0 : nil }
+                ?? (0..<classCount).map(String.init)
 
             let workspace = Workspace(model: network, capacity: Workspace.capacity(for: network, fitting: 256 << 20, limit: Self.batch), gradients: false)
             let files = ImageFiles.list(paths)
@@ -117,10 +112,6 @@ struct Predict: ParsableCommand {
         } else {
             FileHandle.standardError.write(Data("\(file): cannot classify: \(error)\n".utf8))
         }
-    }
-
-    private func note(_ line: String) {
-        FileHandle.standardError.write(Data("note: \(line)\n".utf8))
     }
 
     private func printJSON(_ object: [String: Any]) throws {

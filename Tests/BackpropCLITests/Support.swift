@@ -97,52 +97,6 @@ func backprop(
     return (process.terminationStatus, stdout, stderr)
 }
 
-/// What `backprop` with `args` shows on a terminal: it runs under util-linux's `script`, whose pseudo-terminal
-/// makes stdout interactive; stdout and stderr together, with the terminal's line ends (`\r\n`). Nil (after
-/// failing the test) when it cannot run, fails or hangs.
-func backpropOnTerminal(_ args: [String], timeout: TimeInterval = commandTimeout,
-                        file: StaticString = #filePath, line: UInt = #line) -> String? {
-    guard let executable = backpropExecutable else {
-        XCTFail("cannot find the backprop executable", file: file, line: line)
-        return nil
-    }
-    let quoted = ([executable.path] + args).map { "'" + $0.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
-    let outPath = (NSTemporaryDirectory() as NSString).appendingPathComponent("backprop-terminal-\(UUID().uuidString).out")
-    defer { try? FileManager.default.removeItem(atPath: outPath) }
-    guard FileManager.default.createFile(atPath: outPath, contents: nil), let out = FileHandle(forWritingAtPath: outPath) else {
-        XCTFail("cannot create \(outPath)", file: file, line: line)
-        return nil
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-    process.arguments = ["-q", "-e", "-c", quoted.joined(separator: " "), "/dev/null"]
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = out
-    process.standardError = out
-    let exited = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in exited.signal() }
-    do {
-        try process.run()
-    } catch {
-        XCTFail("cannot start /usr/bin/script (util-linux): \(error)", file: file, line: line)
-        return nil
-    }
-    if exited.wait(timeout: .now() + timeout) == .timedOut {
-        process.terminate()
-        exited.wait()
-        XCTFail("`backprop \(args.joined(separator: " "))` on a terminal did not finish within \(timeout) s", file: file, line: line)
-        return nil
-    }
-    try? out.close()
-    let screen = String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        XCTFail("`backprop \(args.joined(separator: " "))` on a terminal exited with \(process.terminationStatus):\n\(screen)",
-                file: file, line: line)
-        return nil
-    }
-    return screen
-}
-
 /// The lines of a crash report that say what failed and where: the trap message and the first frames with source locations.
 private func crashSummary(_ stderr: String) -> String {
     let lines = stderr.split(whereSeparator: \.isNewline).map(String.init)

@@ -87,21 +87,8 @@ final class TrainTests: XCTestCase {
         XCTAssertEqual(epochLines.count, 2, result.stdout)
         XCTAssertTrue(epochLines.first?.hasPrefix("epoch 1/2 - ") == true, result.stdout)
         XCTAssertTrue(epochLines.allSatisfy { $0.contains("val_loss: ") }, result.stdout)
-        // stdout is not a terminal here: no carriage returns or escape codes from the progress bar,
-        // and no "Epoch 1/2" header before each result line.
+        // stdout is not a terminal here: no carriage returns or escape codes from the progress bar.
         XCTAssertFalse(result.stdout.contains("\r") || result.stdout.contains("\u{1B}"), result.stdout.debugDescription)
-        XCTAssertFalse(nonEmptyLines(result.stdout).contains { $0.hasPrefix("Epoch ") }, result.stdout)
-    }
-
-    func testOnATerminalTheProgressBarShowsAnETA() throws {
-        let run = try temporaryDirectory(self) + "/a"
-        // Enough steps (about a second) for the bar, redrawn every 0.1 s, to be drawn mid-epoch.
-        let screen = try XCTUnwrap(backpropOnTerminal(["train", "--train-limit", "12000", "--test-limit", "100", "--epochs", "1",
-                                                       "--validation-split", "0", "--run-dir", run]))
-        XCTAssertTrue(screen.contains("Epoch 1/1\r\n"), screen)
-        let etas = try NSRegularExpression(pattern: #"\r\d+/375 \[[=>.]{30}\] - ETA: \d+s - loss: "#)
-        XCTAssertGreaterThan(etas.numberOfMatches(in: screen, range: NSRange(screen.startIndex..., in: screen)), 0, screen.debugDescription)
-        XCTAssertTrue(screen.contains("epoch 1/1 - "), screen)
     }
 
     func testTheSameSeedGivesTheSameWeights() throws {
