@@ -1,5 +1,6 @@
 /// `backprop cluster scale N`: starts or stops workers so that N run. New ones join at the next step; stopped ones
-/// (the most recently started first) leave cleanly on SIGTERM.
+/// (the most recently started first) leave cleanly on SIGTERM. It says how a step's microbatches spread over them,
+/// spares included.
 public struct ClusterScaler {
     let context: ClusterContext
 
@@ -30,5 +31,6 @@ public struct ClusterScaler {
         }
         let now = launcher.runningWorkers(in: run)
         console.say("\(now.count) worker(s) running" + (now.isEmpty ? "" : ": " + now.map { "worker-\($0)" }.joined(separator: " ")))
+        if let shares = StepShares(of: run, workers: now.count), !now.isEmpty { console.say(shares.sentence) }
     }
 }
