@@ -1,6 +1,5 @@
 /// `backprop cluster scale N`: starts or stops workers so that N run. New ones join at the next step; stopped ones
-/// (the most recently started first) leave cleanly on SIGTERM. It says how a step's microbatches spread over them,
-/// spares included.
+/// (the most recently started first) leave cleanly on SIGTERM.
 public struct ClusterScaler {
     let context: ClusterContext
 
@@ -31,6 +30,5 @@ public struct ClusterScaler {
         }
         let now = launcher.runningWorkers(in: run)
         console.say("\(now.count) worker(s) running" + (now.isEmpty ? "" : ": " + now.map { "worker-\($0)" }.joined(separator: " ")))
-        if let shares = StepShares(of: run, workers: now.count), !now.isEmpty { console.say(shares.sentence) }
     }
 }

@@ -17,8 +17,6 @@ public struct ClusterSettings: Sendable {
     public var stallTimeout: Double = 60
     /// How the user calls the cluster command, for hints in messages (`scripts/cluster`).
     public var commandName = "scripts/cluster"
-    /// The machine's cores: a cluster started without a worker count gets at most one worker per core.
-    public var cores = 1
 
     public init(repository: String, workingDirectory: String, runs: String? = nil) {
         self.repository = repository

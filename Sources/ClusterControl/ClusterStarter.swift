@@ -41,7 +41,7 @@ public final class ClusterStarter {
         } catch let error as DefinitionError {
             throw ClusterCommandError.usage("\(error)")
         }
-        let plan = try StartPlan(definition: definition, request: request, cores: settings.cores)
+        let plan = try StartPlan(definition: definition, request: request)
 
         if let current = RunLocator(context).current(), context.launcher.anythingRuns(in: current) {
             throw ClusterCommandError.failure("a cluster is still running in \(context.show(current.directory)); stop it with '\(settings.commandName) stop' (or watch it with '\(settings.commandName) status')")
@@ -51,12 +51,9 @@ public final class ClusterStarter {
         let serverArguments = plan.server.arguments + ["--run-dir", run.directory]
         try writeInfo(run, request: request, plan: plan, serverArguments: serverArguments)
 
-        let sized = plan.workersFitTheMachine ? ", sized to the machine's \(settings.cores) core(s)" : ""
-        console.say("run directory \(context.show(run.directory)) (config \(request.config), \(plan.workers) worker(s)\(sized))")
-        if plan.workers > 0 && (!plan.shares.isEven || plan.shares.spares > 0) { console.say("note: " + plan.shares.sentence) }
+        console.say("run directory \(context.show(run.directory)) (config \(request.config), \(plan.workers) worker(s))")
         let serverHandle = try context.launcher.launch(.server, arguments: serverArguments, in: run, appendingLog: false)
-        let endpoint = try ServerStartup(context).waitForEndpoint(run, port: plan.port, logOffset: 0, giveUp: abandon,
-                                                                  interruption: interruption)
+        let endpoint = try waitForEndpoint(run, port: plan.port)
         console.say("server \(context.launcher.handleName) \(serverHandle) listening on \(endpoint)")
 
         let workers = ClusterWorkers(context)
@@ -132,9 +129,22 @@ public final class ClusterStarter {
         return run
     }
 
+    /// Points `current` at `run`: by its name when it is directly in the runs directory, else by its full path.
     private func pointCurrent(at run: ClusterRun) {
-        previousCurrent = RunLocator(context).pointCurrent(at: run)
+        let runs = ClusterSettings.canonical(context.settings.runs) ?? context.settings.runs
+        let current = (runs as NSString).appendingPathComponent("current")
+        previousCurrent = try? FileManager.default.destinationOfSymbolicLink(atPath: current)
         movedCurrent = true
+        let parent = (run.directory as NSString).deletingLastPathComponent
+        let target = parent == runs ? (run.directory as NSString).lastPathComponent : run.directory
+        Self.link(current, to: target)
+    }
+
+    private static func link(_ path: String, to target: String) {
+        let temporary = path + ".new-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        guard (try? FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: target)) != nil else { return }
+        if rename(temporary, path) != 0 { try? FileManager.default.removeItem(atPath: temporary) }
     }
 
     private func writeInfo(_ run: ClusterRun, request: StartRequest, plan: StartPlan, serverArguments: [String]) throws {
@@ -153,6 +163,35 @@ public final class ClusterStarter {
             try text.write(toFile: run.file("cluster.txt"), atomically: true, encoding: .utf8)
         } catch {
             throw ClusterCommandError.failure("cannot write \(run.file("cluster.txt")): \(error.localizedDescription)")
+        }
+    }
+
+    /// Waits for the server to bind and name its endpoint; on failure, says why, cleans up and throws.
+    private func waitForEndpoint(_ run: ClusterRun, port: Int) throws -> String {
+        let console = context.console
+        let launcher = context.launcher
+        let deadline = Date().addingTimeInterval(context.settings.startTimeout)
+        while true {
+            if let endpoint = run.endpoint { return endpoint }
+            if context.interrupted() { throw interruption() }
+            if !launcher.isRunning(.server, in: run) {
+                let code = (launcher as? LocalLauncher)?.waitForExit(.server, in: run, timeout: 1) ?? launcher.exitStatus(of: .server, in: run)
+                console.say("the server exited\(code.map { " (code \($0))" } ?? "") before it listened; its output:")
+                ServerLog(context).printHead(run)
+                if (try? String(contentsOfFile: run.file("server.log"), encoding: .utf8))?.contains("Address already in use") == true {
+                    console.say("port \(port) is taken; pick another with --port P, or --port 0 for any free port")
+                }
+                abandon()
+                throw ClusterCommandError.reported
+            }
+            if Date() >= deadline {
+                console.say("the server wrote no endpoint file within \(ClusterStopper.seconds(context.settings.startTimeout))s (set CLUSTER_START_TIMEOUT to wait longer)")
+                ServerLog(context).printTail(run)
+                ClusterStopper(context).stopAll(run)
+                abandon()
+                throw ClusterCommandError.reported
+            }
+            Thread.sleep(forTimeInterval: 0.1)
         }
     }
 
@@ -177,7 +216,7 @@ public final class ClusterStarter {
         movedCurrent = false
         let current = context.settings.current
         if let previousCurrent {
-            RunLocator.link(current, to: previousCurrent)
+            Self.link(current, to: previousCurrent)
             context.console.say("\(context.show(current)) points at \(previousCurrent) again")
         } else {
             try? manager.removeItem(atPath: current)

@@ -44,27 +44,6 @@ public struct RunLocator {
         return ClusterRun(directory: canonical)
     }
 
-    /// Points `current` at `run`: by its name when it is directly in the runs directory, else by its full path.
-    /// Returns where it pointed before.
-    @discardableResult
-    public func pointCurrent(at run: ClusterRun) -> String? {
-        let runs = ClusterSettings.canonical(context.settings.runs) ?? context.settings.runs
-        let current = (runs as NSString).appendingPathComponent("current")
-        let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: current)
-        let parent = (run.directory as NSString).deletingLastPathComponent
-        let target = parent == runs ? (run.directory as NSString).lastPathComponent : run.directory
-        Self.link(current, to: target)
-        return previous
-    }
-
-    /// Makes `path` a symbolic link to `target`, replacing what is there in one rename.
-    static func link(_ path: String, to target: String) {
-        let temporary = path + ".new-\(getpid())"
-        try? FileManager.default.removeItem(atPath: temporary)
-        guard (try? FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: target)) != nil else { return }
-        if rename(temporary, path) != 0 { try? FileManager.default.removeItem(atPath: temporary) }
-    }
-
     /// The current run, if the `current` link points at a cluster run.
     public func current() -> ClusterRun? {
         guard let canonical = ClusterSettings.canonical(context.settings.current) else { return nil }

@@ -35,14 +35,8 @@ public struct RunOutcome {
             return serverExit == nil || serverExit == 0
         }
         console.say("training did not finish\(serverExit.map { " (server exit code \($0))" } ?? "")")
-        if let reader = try? RunLogReader.read(run.directory), let reason = reader.log.failure?.reason {
-            if reason.hasPrefix(RunVerdict.signalStop) {
-                // Stopped on request: said as the verdict says it, with what continues it.
-                console.say(RunVerdict(log: reader.log, kind: .cluster, summary: nil, writerAlive: { false },
-                                       now: Date().timeIntervalSince1970).text)
-            } else {
-                console.say("failed: \(reason)")
-            }
+        if let reason = (try? RunLogReader.read(run.directory))?.log.failure?.reason {
+            console.say("failed: \(reason)")
         } else {
             ServerLog(context).printTail(run)
         }

@@ -1,21 +1,12 @@
-import Foundation
-
 /// Shows the server's console log (`server.log`) on the console, indented, when something went wrong.
 public struct ServerLog {
     let context: ClusterContext
 
     public init(_ context: ClusterContext) { self.context = context }
 
-    /// Its first 40 lines from byte `offset` on (where a restarted server began appending), and how many more there are.
-    public func printHead(_ run: ClusterRun, from offset: UInt64 = 0) {
-        var lines = run.lastLines(of: "server.log", Int.max)
-        if offset > 0 {
-            let handle = FileHandle(forReadingAtPath: run.file("server.log"))
-            try? handle?.seek(toOffset: offset)
-            let text = String(decoding: (try? handle?.readToEnd()) ?? Data(), as: UTF8.self)
-            try? handle?.close()
-            lines = text.split(separator: "\n").map(String.init)
-        }
+    /// Its first 40 lines, and how many more there are.
+    public func printHead(_ run: ClusterRun) {
+        let lines = run.lastLines(of: "server.log", Int.max)
         guard !lines.isEmpty else {
             context.console.say("(server.log is empty)")
             return

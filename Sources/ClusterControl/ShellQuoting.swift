@@ -11,35 +11,4 @@ public enum ShellQuoting {
         }
         return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
-
-    /// The words of a line `commandLine` wrote, read back: words split at spaces, `'…'` taken as it is, and a
-    /// backslash outside quotes keeping the next character (the `\'` of a quote inside a quoted word).
-    public static func words(_ line: String) -> [String] {
-        var words: [String] = []
-        var word = ""
-        var inWord = false, quoted = false, escaped = false
-        for character in line {
-            if quoted {
-                if character == "'" { quoted = false } else { word.append(character) }
-            } else if escaped {
-                word.append(character)
-                escaped = false
-            } else if character == "'" {
-                quoted = true
-                inWord = true
-            } else if character == "\\" {
-                escaped = true
-                inWord = true
-            } else if character == " " {
-                if inWord { words.append(word) }
-                word = ""
-                inWord = false
-            } else {
-                word.append(character)
-                inWord = true
-            }
-        }
-        if inWord { words.append(word) }
-        return words
-    }
 }

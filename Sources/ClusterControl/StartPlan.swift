@@ -1,21 +1,12 @@
-import Training
-
 /// How a cluster starts, from its definition and the command line: the server's flags and the workers.
 ///
 /// Precedence, lowest first: the server's defaults, the definition, `--workers`/`--port`, then server flags after
 /// `--`, which replace the definition's value of the same flag.
-///
-/// Without `--workers` or `WORKERS`, the cluster is sized to the machine: as many workers as share a step's
-/// microbatches evenly, at most one per core (2 for the default 4 microbatches on 2 or 3 cores, 4 on 4 or more).
 public struct StartPlan: Sendable {
     /// The server's flags, without `--run-dir`.
     public let server: ServerArguments
     /// Workers to start.
     public let workers: Int
-    /// Whether `workers` was chosen for this machine (neither `--workers` nor `WORKERS` gave it).
-    public let workersFitTheMachine: Bool
-    /// How a step's microbatches spread over `workers`.
-    public let shares: StepShares
     /// Workers the server waits for before training.
     public let workersMin: Int
     /// Whether the flags after `--` set `--workers-min` themselves.
@@ -25,8 +16,7 @@ public struct StartPlan: Sendable {
     /// `--server-timeout` for the workers, when the definition sets `SERVER_TIMEOUT`.
     public let workerServerTimeout: String?
 
-    /// `cores`: the machine's, for a cluster sized to it.
-    public init(definition: ClusterDefinition, request: StartRequest, cores: Int) throws {
+    public init(definition: ClusterDefinition, request: StartRequest) throws {
         let extra = ServerArguments(request.serverFlags)
         let overridden = extra.flagNames
         if overridden.contains("--run-dir") {
@@ -34,14 +24,7 @@ public struct StartPlan: Sendable {
         }
         var values = definition.values
         if let port = request.port { values[.port] = String(port) }
-        let defaults = RunConfig()
-        let batch = extra.value(of: "--batch-size").flatMap { Int($0) } ?? values[.batchSize].flatMap { Int($0) } ?? defaults.batchSize
-        let micro = extra.value(of: "--microbatch").flatMap { Int($0) } ?? values[.microbatch].flatMap { Int($0) } ?? defaults.microbatch
-        let even = StepShares(batchSize: max(batch, 1), microbatch: max(micro, 1), workers: 0).evenCounts(upTo: cores)
-        let given = request.workers ?? values[.workers].flatMap { Int($0) }
-        workers = given ?? even.last ?? 1
-        workersFitTheMachine = given == nil
-        shares = StepShares(batchSize: max(batch, 1), microbatch: max(micro, 1), workers: workers)
+        workers = request.workers ?? values[.workers].flatMap { Int($0) } ?? 3
         if values[.host] == nil { values[.host] = "127.0.0.1" }
         if values[.port] == nil { values[.port] = "5555" }
         if values[.workersMin] == nil { values[.workersMin] = String(max(workers, 1)) }

@@ -164,13 +164,7 @@ public struct RunLog: Sendable {
             note(time, .test, nil, "test: accuracy \(fixed(accuracy)), loss \(fixed(loss)) (\(grouped(samples)) samples)")
         case .failed(let reason):
             failure = (reason, time)
-            if reason.hasPrefix(RunVerdict.signalStop) {
-                // Asked to stop (`cluster stop`, Ctrl-C, a scheduler's warning): not a failure; it can be resumed.
-                let at = steps.last.map { " after global step \($0.record.globalStep)" } ?? ""
-                note(time, .stopped, nil, reason + at)
-            } else {
-                note(time, .failed, nil, "failed: \(reason)")
-            }
+            note(time, .failed, nil, "failed: \(reason)")
         case let .learningRateReduced(epoch, from, to):
             let reduction = LearningRateReduction(time: time, epoch: epoch, from: from, to: to)
             if let index = learningRateReductions.firstIndex(where: { $0.epoch >= epoch }) {
@@ -348,7 +342,7 @@ public struct TimelineEntry: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case runStarted = "run_started", resumed, waiting = "waiting_for_workers"
         case joined = "worker_joined", admitted = "worker_admitted", left = "worker_left", timedOut = "worker_timed_out"
-        case reassigned, checkpoint, test, failed, stopped
+        case reassigned, checkpoint, test, failed
         case checkpointFailed = "checkpoint_failed", rejoining = "worker_rejoining", sendFailed = "send_failed"
         case learningRateReduced = "learning_rate_reduced", bestWeights = "best_weights", stoppedEarly = "stopped_early"
         case bestRestored = "best_restored"

@@ -42,7 +42,7 @@ public struct RunVerdict: Sendable, Equatable {
                 + "after \(Self.count(epochs, "epoch")), \(Self.count(steps, "step"))" + Self.ending(log)
         } else if let failure = log.failure, failure.reason.hasPrefix(Self.signalStop) {
             state = .stopped
-            text = "\(failure.reason) \(Self.position(log)); \(Self.resumption(log, kind))"
+            text = "\(failure.reason) \(Self.position(log)); --resume continues it from its last checkpoint"
         } else if let failure = log.failure {
             state = .failed
             text = "failed \(Self.position(log)): \(failure.reason)"
@@ -50,13 +50,7 @@ public struct RunVerdict: Sendable, Equatable {
             state = .running
             let ago = log.lastTime.map { ", last event \(duration(max(now - $0, 0))) ago" } ?? ""
             if let last = log.lastStep {
-                // Workers as the server's log has them now: none while it waits for one (after `scale 0`), else those
-                // of the last step.
-                var workers = ""
-                if kind == .cluster {
-                    workers = log.waiting.map { ", no worker computing: waiting for workers (\($0.have) live, \($0.need) needed)" }
-                        ?? ", \(Self.count(last.record.workers, "worker"))"
-                }
+                let workers = kind == .cluster ? ", \(Self.count(last.record.workers, "worker"))" : ""
                 text = "still running \(Self.position(log))\(workers)\(ago)"
             } else if let waiting = log.waiting {
                 text = "still running: waiting for workers (need \(waiting.need))\(ago)"
@@ -76,14 +70,6 @@ public struct RunVerdict: Sendable, Equatable {
         guard let last = log.lastStep?.record else { return "before training started" }
         let epochs = log.epochs.map { "/\($0)" } ?? ""
         return "at epoch \(last.epoch)\(epochs) step \(last.step)/\(last.stepsPerEpoch) (global step \(last.globalStep))"
-    }
-
-    /// What continues a stopped run: `scripts/cluster resume` for a cluster, `backprop train --resume` otherwise, from
-    /// the last checkpoint logged.
-    static func resumption(_ log: RunLog, _ kind: RunKind) -> String {
-        let command = kind == .cluster ? "scripts/cluster resume (or backprop-server --resume RUN_DIR)" : "backprop train --resume RUN_DIR"
-        guard let checkpoint = log.checkpoints.last else { return "\(command) continues it from its last checkpoint" }
-        return "\(command) continues it from its checkpoint of global step \(checkpoint.step)"
     }
 
     /// How training ended, when not after its last epoch with its last weights:

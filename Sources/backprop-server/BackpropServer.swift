@@ -80,7 +80,7 @@ struct BackpropServer: ParsableCommand {
             let endpointFile = directory.file("endpoint"), localEndpointFile = directory.file("local-endpoint")
             for file in [endpointFile, localEndpointFile] { try? FileManager.default.removeItem(atPath: file) }
             defer { for file in [endpointFile, localEndpointFile, socketFile] { try? FileManager.default.removeItem(atPath: file) } }
-            let console = StopAwareConsole(ConsoleSink(epochs: run.config.epochs, showSteps: !quiet), epochs: run.config.epochs)
+            let console = ConsoleSink(epochs: run.config.epochs, showSteps: !quiet)
             let sink = EventFanOut(try start.fileSinks(in: directory, start: state, events: "server.jsonl", process: "server") + [console])
             if let problem = server.localEndpointProblem {
                 FileHandle.standardError.write(Data("note: \(problem); workers on this machine use \(server.endpoint)\n".utf8))
@@ -95,40 +95,7 @@ struct BackpropServer: ParsableCommand {
             }
             let also = server.localEndpoint.map { " and \($0) (workers on this machine)" } ?? ""
             say("listening on \(server.endpoint)\(also)\(curve == nil ? "" : " (CurveZMQ: \(curve?.authorizedWorkers.count ?? 0) authorized worker keys)"); run directory \(directory.path)")
-            do {
-                _ = try server.serve(sink: sink)
-            } catch let stop as ClusterError where stop.isStop {
-                // Asked to stop (`backprop cluster stop`, Ctrl-C, Slurm before a preemption): said as a stop, not an
-                // error. The exit code stays 1, training did not finish; the words "stopped by a signal" end the log.
-                let resume = FileManager.default.fileExists(atPath: directory.checkpoint)
-                    ? "; backprop-server --resume \(directory.path) (or backprop cluster resume) continues it from its checkpoint" : ""
-                say("\(stop)\(console.position)\(resume)")
-                throw ExitCode.failure
-            }
+            _ = try server.serve(sink: sink)
         }
-    }
-}
-
-/// The console, except that a stop on request is not announced as a failure: the server says it once, with where
-/// training stood, as it exits.
-private final class StopAwareConsole: EventSink {
-    private let console: ConsoleSink
-    private let epochs: Int
-    private var last: StepRecord?
-
-    init(_ console: ConsoleSink, epochs: Int) {
-        self.console = console
-        self.epochs = epochs
-    }
-
-    /// ` at epoch 2/10 step 40/85 (global step 125)`, or nothing before the first step.
-    var position: String {
-        last.map { " at epoch \($0.epoch)/\(epochs) step \($0.step)/\($0.stepsPerEpoch) (global step \($0.globalStep))" } ?? ""
-    }
-
-    func record(_ event: TrainingEvent) {
-        if case .step(let record) = event { last = record }
-        if case .failed(let reason) = event, reason.hasPrefix(RunVerdict.signalStop) { return }
-        console.record(event)
     }
 }

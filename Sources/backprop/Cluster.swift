@@ -9,10 +9,8 @@ struct Cluster: ParsableCommand {
         abstract: "Start, watch, scale and stop a parameter server and its workers on this machine, or on Slurm.",
         discussion: """
             Each process runs detached in the background with its console log in the run directory \
-            (runs/cluster-<date>-<time>/; runs/current points at the latest started or resumed). Settings come from a \
-            cluster definition (cluster/local.conf by default; see cluster/README.md); server flags after -- override it. \
-            Without --workers or WORKERS, a cluster gets as many workers as share a step's microbatches evenly, at most \
-            one per core. A stopped run goes on in its own directory with resume. \
+            (runs/cluster-<date>-<time>/; runs/current points at the latest). Settings come from a cluster \
+            definition (cluster/local.conf by default; see cluster/README.md); server flags after -- override it. \
             RUN is a run directory (a path, or a name under runs/); default runs/current. A run that \
             cluster/slurm/backprop.sbatch started is driven through Slurm: status, scale (worker jobs, --partition), \
             logs, wait and stop ask squeue, scontrol, sbatch and scancel.
@@ -26,7 +24,7 @@ struct Cluster: ParsableCommand {
             the server to log anything before it gives up, default 60).
             """,
         subcommands: [ClusterRunCommand.self, ClusterStart.self, ClusterStatusCommand.self, ClusterScale.self,
-                      ClusterLogs.self, ClusterWait.self, ClusterStop.self, ClusterResume.self, ClusterChaos.self]
+                      ClusterLogs.self, ClusterWait.self, ClusterStop.self, ClusterChaos.self]
     )
 }
 
@@ -74,7 +72,6 @@ private func clusterContext(environment: [String: String], name: String) throws 
     var settings = ClusterSettings(repository: repository(above: binaries) ?? workingDirectory, workingDirectory: workingDirectory,
                                    runs: environment["CLUSTER_RUNS"].flatMap { $0.isEmpty ? nil : $0 })
     settings.commandName = name
-    settings.cores = ProcessInfo.processInfo.activeProcessorCount
     settings.startTimeout = try seconds(environment, "CLUSTER_START_TIMEOUT") ?? settings.startTimeout
     settings.stopTimeout = try seconds(environment, "CLUSTER_STOP_TIMEOUT") ?? settings.stopTimeout
     settings.stallTimeout = try seconds(environment, "CLUSTER_CHAOS_STALL_TIMEOUT") ?? settings.stallTimeout

@@ -4,7 +4,7 @@ import Foundation
 
 /// The options of `start`, `run` and `chaos`: which definition, how many workers, where, and the server's flags.
 struct ClusterStartOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Workers to start (default: WORKERS from the definition, else as many as share a step evenly, at most one per core).")
+    @Option(parsing: .unconditional, help: "Workers to start (default: WORKERS from the definition, else 3).")
     var workers: Int?
 
     @Option(help: ArgumentHelp("Cluster definition (default: cluster/local.conf).", valueName: "FILE"))

@@ -9,8 +9,7 @@ struct Logs: ParsableCommand {
         discussion: """
             Reads server.jsonl (or train.jsonl) and worker-<id>.jsonl of a finished, running or crashed run. \
             A torn last line is skipped and reported. With --follow, refreshes until the run ends and exits 0 \
-            only if it finished. RUN_DIR may also be a name under runs/; without one, the newest run under runs/ (of any kind: \
-            the one started or resumed last) is read.
+            only if it finished. RUN_DIR may also be a name under runs/; without one, runs/current or the newest run is read.
             """
     )
 
@@ -95,23 +94,19 @@ struct Logs: ParsableCommand {
         throw LogsError("\(path): no such run directory")
     }
 
-    /// The newest run under `runs/`, of any kind (`backprop train` moves no `current` link, so that link may be an
-    /// older cluster run): the directory whose `config.json` was written last, which is when a run starts or resumes.
-    /// Said on standard error, as the report does not always name it.
+    /// `runs/current` if it exists, else the most recently modified directory under `runs/`.
     private func defaultRunDirectory() throws -> String {
         let manager = FileManager.default
+        if manager.fileExists(atPath: "runs/current") { return "runs/current" }
         let names = (try? manager.contentsOfDirectory(atPath: "runs")) ?? []
         let newest = names.compactMap { name -> (String, Date)? in
             let path = "runs/" + name
-            // Not through `current`: the directory it points at is among the others.
             guard let attributes = try? manager.attributesOfItem(atPath: path),
                   attributes[.type] as? FileAttributeType == .typeDirectory,
-                  let date = (try? manager.attributesOfItem(atPath: path + "/config.json"))?[.modificationDate] as? Date
-                  ?? attributes[.modificationDate] as? Date else { return nil }
+                  let date = attributes[.modificationDate] as? Date else { return nil }
             return (path, date)
         }.max { $0.1 < $1.1 }
         guard let newest else { throw ValidationError("no run directory given and none under runs/; pass RUN_DIR") }
-        FileHandle.standardError.write(Data("logs: \(newest.0), the newest run under runs/\n".utf8))
         return newest.0
     }
 

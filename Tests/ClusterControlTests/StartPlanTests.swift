@@ -5,7 +5,7 @@ final class StartPlanTests: XCTestCase {
     private let definition = try! ClusterDefinition(text: "PORT=5555\nWORKERS=3\nEPOCHS=3\nSEED=1\nSERVER_TIMEOUT=20", file: "x.conf")
 
     func testTheDefinitionBecomesServerFlags() throws {
-        let plan = try StartPlan(definition: definition, request: StartRequest(), cores: 2)
+        let plan = try StartPlan(definition: definition, request: StartRequest())
         XCTAssertEqual(plan.server.arguments, ["--epochs", "3", "--seed", "1", "--host", "127.0.0.1", "--port", "5555", "--workers-min", "3"])
         XCTAssertEqual(plan.workers, 3)
         XCTAssertEqual(plan.workersMin, 3)
@@ -13,7 +13,7 @@ final class StartPlanTests: XCTestCase {
     }
 
     func testCommandLineOverridesTheDefinition() throws {
-        let plan = try StartPlan(definition: definition, request: StartRequest(workers: 0, port: 0, serverFlags: ["--epochs=1", "--lr", "0.002"]), cores: 2)
+        let plan = try StartPlan(definition: definition, request: StartRequest(workers: 0, port: 0, serverFlags: ["--epochs=1", "--lr", "0.002"]))
         XCTAssertEqual(plan.server.arguments, ["--seed", "1", "--host", "127.0.0.1", "--port", "0", "--workers-min", "1", "--epochs=1", "--lr", "0.002"])
         XCTAssertEqual(plan.workers, 0)
         XCTAssertEqual(plan.port, 0)
@@ -21,7 +21,7 @@ final class StartPlanTests: XCTestCase {
     }
 
     func testTheRunDirectoryIsNoServerFlag() {
-        XCTAssertThrowsError(try StartPlan(definition: definition, request: StartRequest(serverFlags: ["--run-dir", "x"]), cores: 2)) {
+        XCTAssertThrowsError(try StartPlan(definition: definition, request: StartRequest(serverFlags: ["--run-dir", "x"]))) {
             XCTAssertEqual($0 as? ClusterCommandError, .usage("give the run directory as 'start --run-dir DIR', before --"))
         }
     }
@@ -35,7 +35,7 @@ final class StartPlanTests: XCTestCase {
 
     func testYesNoKeysBecomeSwitchesAndTheCommandLineAddsThem() throws {
         let fit = try ClusterDefinition(text: "EPOCHS=3\nEARLY_STOPPING=2\nRESTORE_BEST_WEIGHTS=yes\nSAVE_BEST=no", file: "x.conf")
-        let plan = try StartPlan(definition: fit, request: StartRequest(workers: 1, port: 0, serverFlags: ["--save-best", "--early-stopping=4"]), cores: 2)
+        let plan = try StartPlan(definition: fit, request: StartRequest(workers: 1, port: 0, serverFlags: ["--save-best", "--early-stopping=4"]))
         XCTAssertEqual(plan.server.arguments, ["--epochs", "3", "--restore-best-weights", "--host", "127.0.0.1", "--port", "0",
                                                "--workers-min", "1", "--save-best", "--early-stopping=4"])
         // The switches take no value: selecting flags around them keeps every flag whole, and they are training flags.
