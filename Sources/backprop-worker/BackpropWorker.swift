@@ -57,13 +57,26 @@ struct BackpropWorker: ParsableCommand {
             let options = WorkerOptions(server: server, name: name ?? "\(host)-\(getpid())", expectedModel: model,
                                         serverTimeout: serverTimeout, logDirectory: logDir, curve: curve)
             say("worker \(options.name): joining \(server)")
+            let name = options.name
             let worker = Worker(options: options, console: WorkerConsole(),
                                 protocolVersion: protocolVersion ?? Training.protocolVersion,
-                                shouldStop: { StopSignal.requested })
+                                shouldStop: { StopSignal.requested },
+                                waiting: { say("worker \(name): \(Self.describe($0))") })
             switch try worker.run() {
             case .finished(let reason): say("worker \(options.name): done (\(reason))")
             case .stopped: say("worker \(options.name): stopped; left the cluster")
             }
         }
+    }
+
+    /// `no answer from tcp://…:5555 yet; retrying every 1 s, giving up after 30 s (--server-timeout)` the first
+    /// time, then `still trying tcp://…:5555: 10 s of 30`.
+    static func describe(_ wait: Worker.ServerWait) -> String {
+        func seconds(_ value: Double) -> String { String(format: "%g", value) }
+        if wait.first {
+            return "no answer from \(wait.server) yet; retrying every \(seconds(wait.retryInterval)) s, "
+                + "giving up after \(seconds(wait.timeout)) s (--server-timeout)"
+        }
+        return "still trying \(wait.server): \(Int(wait.waited)) s of \(seconds(wait.timeout))"
     }
 }
