@@ -11,6 +11,9 @@ struct BackpropWorker: ParsableCommand {
         discussion: "Exits 0 when training ends or after SIGINT/SIGTERM (it tells the server it is leaving), 1 when refused or when the server is gone."
     )
 
+    /// ArgumentParser's own messages (a bad or missing flag) start `error:` in lower case, as every other error line.
+    static var _errorPrefix: String { "error: " }
+
     @Option(help: "The server's address, e.g. tcp://127.0.0.1:5555.")
     var server: String
 
