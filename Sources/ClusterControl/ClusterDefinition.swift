@@ -53,12 +53,10 @@ public struct ClusterDefinition: Sendable {
         func fail(_ message: String) -> DefinitionError { DefinitionError(file: file, line: number, message: message) }
         guard let equals = line.firstIndex(of: "="),
               case let name = line[..<equals].trimmingCharacters(in: .whitespaces), Self.isIdentifier(name) else {
-            let meant = line.firstIndex(of: "=").flatMap { DefinitionKey.meant(by: line[..<$0].trimmingCharacters(in: .whitespaces)) }
-            throw fail("malformed line '\(line)' (expected KEY=VALUE)\(meant.map { "; did you mean \($0.rawValue)?" } ?? "")")
+            throw fail("malformed line '\(line)' (expected KEY=VALUE)")
         }
         guard let key = DefinitionKey(rawValue: name) else {
-            let meant = DefinitionKey.meant(by: name).map { "; did you mean \($0.rawValue)?" } ?? ""
-            throw fail("unknown key '\(name)'\(meant) (known: \(DefinitionKey.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw fail("unknown key '\(name)' (known: \(DefinitionKey.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if let earlier = lines[key] { throw fail("duplicate key '\(name)' (already set on line \(earlier))") }
         lines[key] = number
@@ -159,42 +157,5 @@ public struct ClusterDefinition: Sendable {
             let prefix = key.map { "\($0.rawValue)=\(values[$0] ?? ""): " } ?? ""
             throw DefinitionError(file: file, line: key.flatMap { lines[$0] }, message: prefix + message)
         }
-    }
-}
-
-// MARK: - Did you mean
-
-extension DefinitionKey {
-    /// The key `name` most likely means: one spelt the same but for case or `-` for `_`, or named by its flag
-    /// (`BATCH-SIZE`) or `config.json` field (`LEARNING_RATE`), or one a typo or two away (`EPOCS`); nil if none is close.
-    static func meant(by name: String) -> DefinitionKey? {
-        let wanted = name.uppercased().replacingOccurrences(of: "-", with: "_")
-        func spellings(_ key: DefinitionKey) -> [String] {
-            var names = [key.rawValue]
-            if let field = key.configField { names.append(field.uppercased()) }
-            if let flag = key.serverFlag { names.append(String(flag.dropFirst(2)).uppercased().replacingOccurrences(of: "-", with: "_")) }
-            return names
-        }
-        let scored = allCases.map { key in
-            (key: key, distance: spellings(key).map { Self.editDistance(wanted, $0) }.min() ?? .max)
-        }
-        guard let best = scored.min(by: { $0.distance < $1.distance }) else { return nil }
-        // A typo or two, fewer in a short name: WORKERS for WORKER, not PORT for HOST.
-        let allowed = max(1, min(3, best.key.rawValue.count / 3))
-        return best.distance <= allowed ? best.key : nil
-    }
-
-    /// The Levenshtein distance between `a` and `b`, in characters.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var previous = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }

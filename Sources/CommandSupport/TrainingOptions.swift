@@ -1,6 +1,4 @@
 import ArgumentParser
-import Datasets
-import Foundation
 import Training
 
 /// The flags that define a training run, shared by every command that trains.
@@ -141,29 +139,10 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     public func validate() throws {
-        if let data, let problem = dataFlagProblem(data) { throw ValidationError(problem) }
         do {
             try config.validate()
         } catch {
             throw ValidationError("\(error)")
         }
-    }
-}
-
-/// What is wrong with `--data TEXT`, or nil when it names a data source. A directory given without a scheme
-/// gets the flag probably meant: `idx:DIR` when it holds IDX files, else `folder:DIR`.
-public func dataFlagProblem(_ text: String) -> String? {
-    do {
-        _ = try DataSource(parsing: text)
-        return nil
-    } catch {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return "\(error)"
-        }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: text)) ?? []
-        let idx = names.contains { $0.contains("-ubyte") }
-        return "--data \"\(text)\" is a directory, but --data needs a scheme: did you mean --data \(idx ? "idx" : "folder"):\(text)? "
-            + "(folder:DIR for JPEG/PNG images in one subfolder per class, idx:DIR for MNIST-layout IDX files)"
     }
 }

@@ -14,35 +14,14 @@ public final class Worker {
     private let shouldStop: () -> Bool
     private let console: (any EventSink)?
     private let protocolVersion: UInt16
-    private let waiting: (ServerWait) -> Void
 
-    /// `shouldStop` is polled between messages (a signal handler sets it); `console` sees the worker's events;
-    /// `waiting` hears, while nothing answers the join, that the worker is still trying (`ServerWait`).
+    /// `shouldStop` is polled between messages (a signal handler sets it); `console` sees the worker's events.
     public init(options: WorkerOptions, console: (any EventSink)? = nil, protocolVersion: UInt16 = Message.protocolVersion,
-                shouldStop: @escaping () -> Bool = { false }, waiting: @escaping (ServerWait) -> Void = { _ in }) {
+                shouldStop: @escaping () -> Bool = { false }) {
         self.options = options
         self.console = console
         self.protocolVersion = protocolVersion
         self.shouldStop = shouldStop
-        self.waiting = waiting
-    }
-
-    /// How long a worker has been trying to join a server that does not answer: told once when the first join
-    /// has gone unanswered for `firstNotice` seconds, then every `interval` seconds until it joins or gives up.
-    public struct ServerWait: Equatable, Sendable {
-        public static let firstNotice = 1.0
-        public static let interval = 5.0
-
-        /// The server's address.
-        public var server: String
-        /// Seconds since the first join was sent.
-        public var waited: Double
-        /// Seconds after which the worker gives up (`--server-timeout`).
-        public var timeout: Double
-        /// Seconds between joins.
-        public var retryInterval: Double
-        /// Whether this is the first notice of this wait.
-        public var first: Bool
     }
 
     /// How the worker's run ended.
@@ -126,12 +105,10 @@ public final class Worker {
     /// Sends `join` until the server welcomes or refuses this worker, or stays silent too long; nil when stopped.
     private func join(_ link: WorkerLink) throws -> Welcome? {
         let started = monotonicSeconds()
-        let retryInterval = 1.0
         var lastJoin = -Double.infinity
-        var nextNotice = ServerWait.firstNotice
         while true {
             if shouldStop() { return nil }
-            if monotonicSeconds() - lastJoin >= retryInterval {
+            if monotonicSeconds() - lastJoin >= 1 {
                 // Before the server is up the queue may fill; the join is sent again every second.
                 if case .failed(let reason) = link.sendJoin(name: options.name, pid: Int(getpid()), model: options.expectedModel,
                                                             protocolVersion: protocolVersion) {
@@ -158,11 +135,6 @@ public final class Worker {
             if waited > options.serverTimeout {
                 let keys = options.curve == nil ? "" : " (if it uses --keys, is this worker's public key in its authorized_workers?)"
                 throw ClusterError.serverGone("no answer from \(options.server) for \(Int(waited)) s; is the server running?\(keys)")
-            }
-            if waited >= nextNotice {
-                waiting(ServerWait(server: options.server, waited: waited, timeout: options.serverTimeout,
-                                   retryInterval: retryInterval, first: nextNotice == ServerWait.firstNotice))
-                nextNotice = (waited / ServerWait.interval).rounded(.down) * ServerWait.interval + ServerWait.interval
             }
         }
     }

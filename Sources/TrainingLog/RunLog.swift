@@ -255,9 +255,7 @@ public struct RunLog: Sendable {
             worker.bytesReceived += record.bytesReceived
             if record.microbatches > 0 { worker.computePerMicrobatch.append(record.computeSeconds / Double(record.microbatches)) }
             if record.samples > 0 { worker.computePerSample.append(record.computeSeconds / Double(record.samples)) }
-            worker.activity.append(WorkerLog.Activity(
-                time: time, samples: record.samples,
-                seconds: record.computeSeconds + record.waitSeconds + (record.sendSeconds ?? 0)))
+            worker.activity.append(WorkerLog.Activity(time: time, samples: record.samples))
         }
     }
 
@@ -309,8 +307,6 @@ public struct WorkerLog: Sendable {
     public struct Activity: Sendable, Equatable {
         public var time: Double
         public var samples: Int
-        /// The time the report's assignments took, waits for them included: about the time since the previous report.
-        public var seconds: Double
     }
 
     public let id: Int
@@ -335,7 +331,7 @@ public struct WorkerLog: Sendable {
     /// Compute seconds per microbatch and per sample, one entry per report (the mean over the assignments it counts).
     public var computePerMicrobatch: [Double] = []
     public var computePerSample: [Double] = []
-    /// When each report was logged, how many samples its assignments had and how long they took.
+    /// When each report was logged and how many samples its assignments had.
     public var activity: [Activity] = []
 
     public init(id: Int) { self.id = id }

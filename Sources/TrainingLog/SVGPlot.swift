@@ -4,11 +4,10 @@ import Foundation
 ///
 /// Five panels: loss and accuracy against epochs (training solid, validation dashed), the same
 /// against global steps (per-step training values, validation at each epoch's last step), and
-/// samples per second against time since training started (per worker, and all together, each
-/// averaged over the same windows of time). Each run has its own colour. Every curve is a
-/// `<polyline>` whose `data-points` attribute holds the plotted values (`x,y x,y …`) so a reader
-/// can check them; step curves longer than `maxPoints` are averaged over equal buckets of steps
-/// first. Legends wrap into rows that fit the picture; a label too long for a row loses its middle.
+/// samples per second against time since training started (per worker, and all together). Each
+/// run has its own colour. Every curve is a `<polyline>` whose `data-points` attribute holds the
+/// plotted values (`x,y x,y …`) so a reader can check them; step curves longer than
+/// `maxPoints` are averaged over equal buckets of steps first.
 public struct SVGPlot {
     /// A run to draw and the name its legend shows.
     public struct Run {
@@ -23,7 +22,7 @@ public struct SVGPlot {
     public var runs: [Run]
     /// The most points one step curve gets.
     public var maxPoints = 500
-    /// Time windows for the samples/s curves: at most this many, each at least two worker reports long.
+    /// Time buckets for the samples/s curves.
     public var throughputBuckets = 60
 
     public init(runs: [Run]) { self.runs = runs }
@@ -32,8 +31,6 @@ public struct SVGPlot {
     static let width = 1000.0
     static let panelWidth = 420.0
     static let panelHeight = 280.0
-    /// The height of a row of the samples/s panel's legend, below the panel.
-    static let seriesLegendRow = 16.0
 
     /// A curve: its name, style and points in data coordinates.
     struct Series {
@@ -48,19 +45,10 @@ public struct SVGPlot {
 
     /// The SVG document.
     public func render() -> String {
-        let runLegend = LegendLayout(runs.map(\.name), width: Self.width - 40)
-        let top = 90.0 + Double(runLegend.rows) * 20
+        let legendRows = (runs.count + 3) / 4
+        let top = 90.0 + Double(legendRows) * 20
         let rowHeight = Self.panelHeight + 60
-        let left = 60.0, right = left + Self.panelWidth + 70
-        let throughputWidth = Self.width - left - 50
-        var throughput: [Series] = []
-        var workerColors = 0
-        for (index, run) in runs.enumerated() {
-            throughput += throughputSeries(run, runIndex: index, workerColors: &workerColors)
-        }
-        // The samples/s panel's legend sits below it, as wide as its plot area.
-        let throughputLegend = LegendLayout(throughput.filter { !$0.points.isEmpty }.map(\.name), width: throughputWidth - 10)
-        let height = top + 3 * rowHeight + Double(max(throughputLegend.rows - 1, 0)) * Self.seriesLegendRow
+        let height = top + 3 * rowHeight
         var svg = """
             <?xml version="1.0" encoding="UTF-8"?>
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(Self.width))" height="\(Int(height))" \
@@ -69,11 +57,13 @@ public struct SVGPlot {
 
             """
         let title = runs.count == 1 ? "Backprop run \(runs[0].name)" : "Backprop: \(runs.count) runs compared"
-        let fittedTitle = LegendLayout.shortened(title, toFit: Self.width - 40, fontSize: 18 * LegendLayout.boldFactor)
-        svg += "<text x=\"20\" y=\"28\" font-size=\"18\" font-weight=\"bold\">\(xml(fittedTitle))</text>\n"
-        svg += legend(runLegend, y: 50)
+        svg += "<text x=\"20\" y=\"28\" font-size=\"18\" font-weight=\"bold\">\(xml(title))</text>\n"
+        svg += legend(y: 50)
 
+        let left = 60.0, right = left + Self.panelWidth + 70
         var epochLoss: [Series] = [], epochAccuracy: [Series] = [], stepLoss: [Series] = [], stepAccuracy: [Series] = []
+        var throughput: [Series] = []
+        var workerColors = 0
         for (index, run) in runs.enumerated() {
             let color = Self.palette[index % Self.palette.count]
             let history = run.log.history
@@ -101,13 +91,14 @@ public struct SVGPlot {
                                            guard let step = ends[r.epoch], let v = r.validationAccuracy else { return nil }
                                            return (Double(step), v)
                                        }))
+            throughput += throughputSeries(run, runIndex: index, workerColors: &workerColors)
         }
         svg += panel("loss by epoch", x: left, y: top, xLabel: "epoch", series: epochLoss, integerX: true)
         svg += panel("accuracy by epoch", x: right, y: top, xLabel: "epoch", series: epochAccuracy, integerX: true)
         svg += panel("loss by step", x: left, y: top + rowHeight, xLabel: "global step", series: stepLoss)
         svg += panel("accuracy by step", x: right, y: top + rowHeight, xLabel: "global step", series: stepAccuracy)
         svg += panel("samples/s by time", x: left, y: top + 2 * rowHeight, xLabel: "seconds since training started",
-                     series: throughput, width: throughputWidth, seriesLegend: throughputLegend)
+                     series: throughput, width: Self.width - left - 50, seriesLegend: true)
         svg += "</svg>\n"
         return svg
     }
@@ -129,58 +120,24 @@ public struct SVGPlot {
         return out
     }
 
-    /// Samples done over a stretch of time: a step, or the assignments one worker report counts.
-    struct Work {
-        var from: Double
-        var to: Double
-        var samples: Double
-    }
-
-    /// Samples per second averaged over equal windows of time, from the start of the first step to the end of
-    /// the last (not the wait for workers, not the test), with time counted from the start of training so runs
-    /// line up. The whole run's curve (from its steps) has the run's colour; each worker's (from its reports)
-    /// the next colour not taken by a run or an earlier worker.
-    ///
-    /// A worker reports what it did about twice a second (its heartbeat interval), so each report's samples
-    /// are spread over the time since its previous report, and a window is at least two reports long: counted
-    /// where a report lands, a window shorter than that would show a report as a spike many times the whole
-    /// run's rate and the windows between reports as zero. Every curve of a run uses the same windows, so the
-    /// workers' curves add up to about the whole run's.
+    /// Samples per second in equal time buckets, from the start of the first step to the end of the last
+    /// (not the wait for workers, not the test), with time counted from the start of training so runs line up.
+    /// The whole run's curve (from its steps) has the run's colour; each worker's (from its log) the next
+    /// colour not taken by a run or an earlier worker.
     func throughputSeries(_ run: Run, runIndex: Int, workerColors: inout Int) -> [Series] {
         let log = run.log
         guard let first = log.steps.first, let last = log.steps.last else { return [] }
         let start = first.time - first.record.seconds, end = last.time
         guard end > start else { return [] }
-        let workers = log.workerIDs.compactMap { log.workers[$0] }.filter { !$0.activity.isEmpty }
-        var gaps: [Double] = []
-        for worker in workers {
-            gaps += zip(worker.activity.dropFirst(), worker.activity).map { $0.time - $1.time }.filter { $0 > 0 }
-        }
-        var buckets = max(1, min(throughputBuckets, log.steps.count / 4))
-        if !gaps.isEmpty {
-            let reportInterval = gaps.sorted()[gaps.count / 2]
-            buckets = max(1, min(buckets, Int((end - start) / (2 * reportInterval))))
-        }
+        let buckets = max(1, min(throughputBuckets, log.steps.count / 4))
         let width = (end - start) / Double(buckets)
-        func bucket(_ time: Double) -> Int { min(max(Int((time - start) / width), 0), buckets - 1) }
-        func rate(_ work: [Work]) -> [(x: Double, y: Double)] {
+        func rate(_ activity: [(time: Double, samples: Int)]) -> [(x: Double, y: Double)] {
             var sums = [Double](repeating: 0, count: buckets)
             var seen = [Bool](repeating: false, count: buckets)
-            for w in work {
-                // Everything counted was done while training ran: a report logged after the last step counts
-                // samples done before it.
-                let to = min(max(w.to, start), end), from = min(max(w.from, start), to)
-                guard to > from else {
-                    sums[bucket(to)] += w.samples
-                    seen[bucket(to)] = true
-                    continue
-                }
-                for k in bucket(from)...bucket(to) {
-                    let overlap = min(to, start + Double(k + 1) * width) - max(from, start + Double(k) * width)
-                    guard overlap > 0 else { continue }
-                    sums[k] += w.samples * overlap / (to - from)
-                    seen[k] = true
-                }
+            for a in activity {
+                let k = min(max(Int((a.time - start) / width), 0), buckets - 1)
+                sums[k] += Double(a.samples)
+                seen[k] = true
             }
             guard let firstBucket = seen.firstIndex(of: true), let lastBucket = seen.lastIndex(of: true) else { return [] }
             return (firstBucket...lastBucket).map { k in ((Double(k) + 0.5) * width, sums[k] / width) }
@@ -188,38 +145,34 @@ public struct SVGPlot {
         let prefix = runs.count > 1 ? "\(run.name): " : ""
         var series = [Series(run: run.name, name: prefix + (log.workers.isEmpty ? "samples/s" : "all workers"),
                              color: Self.palette[runIndex % Self.palette.count],
-                             points: rate(log.steps.map { Work(from: $0.time - $0.record.seconds, to: $0.time, samples: Double($0.record.samples)) }))]
-        for worker in workers {
+                             points: rate(log.steps.map { ($0.time, $0.record.samples) }))]
+        for id in log.workerIDs {
+            guard let worker = log.workers[id], !worker.activity.isEmpty else { continue }
             let color = Self.palette[(runs.count + workerColors) % Self.palette.count]
             workerColors += 1
-            // A report counts the assignments since the previous one; the first, those of the time it says they took.
-            var previous: Double?
-            let work = worker.activity.map { report -> Work in
-                defer { previous = report.time }
-                return Work(from: previous ?? report.time - report.seconds, to: report.time, samples: Double(report.samples))
-            }
-            series.append(Series(run: run.name, name: prefix + "worker \(worker.id)", color: color, dashed: true, points: rate(work)))
+            series.append(Series(run: run.name, name: prefix + "worker \(id)", color: color, dashed: true,
+                                 points: rate(worker.activity.map { ($0.time, $0.samples) })))
         }
         return series
     }
 
     // MARK: - Drawing
 
-    private func legend(_ layout: LegendLayout, y: Double) -> String {
+    private func legend(y: Double) -> String {
         var out = "<g class=\"legend\">\n"
-        for (index, entry) in layout.entries.enumerated() {
-            let x = 20 + entry.x, row = y + Double(entry.row) * 20
+        for (index, run) in runs.enumerated() {
+            let x = 20 + Double(index % 4) * 240, row = y + Double(index / 4) * 20
             let color = Self.palette[index % Self.palette.count]
-            out += "<line x1=\"\(f(x))\" y1=\"\(f(row - 4))\" x2=\"\(f(x + LegendLayout.swatch))\" y2=\"\(f(row - 4))\" stroke=\"\(color)\" stroke-width=\"3\"/>"
-            out += "<text x=\"\(f(x + LegendLayout.swatch + LegendLayout.swatchGap))\" y=\"\(f(row))\">\(xml(entry.label))</text>\n"
+            out += "<line x1=\"\(f(x))\" y1=\"\(f(row - 4))\" x2=\"\(f(x + 24))\" y2=\"\(f(row - 4))\" stroke=\"\(color)\" stroke-width=\"3\"/>"
+            out += "<text x=\"\(f(x + 30))\" y=\"\(f(row))\">\(xml(run.name))</text>\n"
         }
-        let styleY = y + Double(layout.rows) * 20
+        let styleY = y + Double((runs.count + 3) / 4) * 20
         out += "<text x=\"20\" y=\"\(f(styleY))\" fill=\"#555555\">solid: training · dashed: validation (epoch and step panels), workers (samples/s panel)</text>\n"
         return out + "</g>\n"
     }
 
     private func panel(_ title: String, x: Double, y: Double, xLabel: String, series: [Series],
-                       integerX: Bool = false, width: Double = SVGPlot.panelWidth, seriesLegend: LegendLayout? = nil) -> String {
+                       integerX: Bool = false, width: Double = SVGPlot.panelWidth, seriesLegend: Bool = false) -> String {
         let height = Self.panelHeight
         var out = "<g class=\"panel\" data-title=\"\(xml(title))\">\n"
         out += "<text x=\"\(f(x))\" y=\"\(f(y + 14))\" font-size=\"14\" font-weight=\"bold\">\(xml(title))</text>\n"
@@ -261,16 +214,13 @@ public struct SVGPlot {
                 out += "\n"
             }
         }
-        if let seriesLegend {
-            // Below the axis label, in rows as wide as the plot area.
-            out += "<g class=\"legend\">\n"
-            for (entry, s) in zip(seriesLegend.entries, series.filter({ !$0.points.isEmpty })) {
-                let lx = plotLeft + entry.x, ly = plotTop + plotHeight + 50 + Double(entry.row) * Self.seriesLegendRow
+        if seriesLegend {
+            for (k, s) in series.filter({ !$0.points.isEmpty }).enumerated() {
+                let ly = plotTop + 14 + Double(k) * 16
                 let dash = s.dashed ? " stroke-dasharray=\"6 4\"" : ""
-                out += "<line x1=\"\(f(lx))\" y1=\"\(f(ly - 4))\" x2=\"\(f(lx + LegendLayout.swatch))\" y2=\"\(f(ly - 4))\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash)/>"
-                out += "<text x=\"\(f(lx + LegendLayout.swatch + LegendLayout.swatchGap))\" y=\"\(f(ly))\">\(xml(entry.label))</text>\n"
+                out += "<line x1=\"\(f(plotLeft + plotWidth - 150))\" y1=\"\(f(ly - 4))\" x2=\"\(f(plotLeft + plotWidth - 126))\" y2=\"\(f(ly - 4))\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash)/>"
+                out += "<text x=\"\(f(plotLeft + plotWidth - 120))\" y=\"\(f(ly))\">\(xml(s.name))</text>\n"
             }
-            out += "</g>\n"
         }
         return out + "</g>\n"
     }
@@ -313,75 +263,6 @@ struct Axis {
         if abs(v) >= 10_000 && step >= 1000 { return String(format: "%gk", v / 1000) }
         let decimals = max(0, Int((-log10(step)).rounded(.up)))
         return String(format: "%.\(decimals)f", v)
-    }
-}
-
-/// Legend entries (a line swatch and a label) laid out left to right in rows no wider than `width`.
-///
-/// Text widths are estimated from the characters, on the wide side of Helvetica, Arial and DejaVu Sans
-/// (the fonts a viewer is likely to use for `sans-serif`), so a label laid out here does not run past
-/// its row in any of them. A label too long for a row on its own keeps its start and end, joined by `…`.
-struct LegendLayout {
-    struct Entry {
-        var label: String
-        /// From the row's left edge to the swatch.
-        var x: Double
-        var row: Int
-    }
-
-    static let swatch = 24.0
-    static let swatchGap = 6.0
-    /// Space between one entry's label and the next entry's swatch.
-    static let entryGap = 24.0
-    static let fontSize = 12.0
-    /// How much wider bold text is, at most.
-    static let boldFactor = 1.1
-
-    var entries: [Entry] = []
-    var rows: Int { (entries.map(\.row).max() ?? -1) + 1 }
-
-    init(_ labels: [String], width: Double) {
-        var x = 0.0, row = 0
-        for label in labels {
-            let text = Self.shortened(label, toFit: width - Self.swatch - Self.swatchGap, fontSize: Self.fontSize)
-            let entryWidth = Self.swatch + Self.swatchGap + Self.width(of: text, fontSize: Self.fontSize)
-            if x > 0 && x + entryWidth > width {
-                x = 0
-                row += 1
-            }
-            entries.append(Entry(label: text, x: x, row: row))
-            x += entryWidth + Self.entryGap
-        }
-    }
-
-    /// An upper estimate of the width of `text` in a sans-serif font of `fontSize` pixels.
-    static func width(of text: String, fontSize: Double) -> Double {
-        text.unicodeScalars.reduce(0) { total, scalar in
-            let em: Double
-            switch scalar {
-            case " ", ".", ",", ":", ";", "!", "'", "|", "i", "j", "l", "I": em = 0.34
-            case "f", "t", "r", "-", "/", "(", ")", "[", "]", "\\", "`", "\"": em = 0.45
-            case "m", "w", "M", "W", "@", "%", "&": em = 1.0
-            case "A"..."Z", "#", "_", "~", "+", "=", "<", ">", "?", "{", "}", "*", "^", "$": em = 0.8
-            case "0"..."9", "a"..."z": em = 0.65
-            default: em = 1.0
-            }
-            return total + em * fontSize
-        }
-    }
-
-    /// `text`, or as much of its start and end as fits in `width` with `…` between them.
-    static func shortened(_ text: String, toFit width: Double, fontSize: Double) -> String {
-        guard Self.width(of: text, fontSize: fontSize) > width else { return text }
-        let characters = Array(text)
-        var keep = characters.count - 1
-        while keep > 1 {
-            let head = characters.prefix((keep + 1) / 2), tail = characters.suffix(keep / 2)
-            let candidate = String(head) + "…" + String(tail)
-            if Self.width(of: candidate, fontSize: fontSize) <= width { return candidate }
-            keep -= 1
-        }
-        return "…"
     }
 }
 

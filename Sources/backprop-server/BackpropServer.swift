@@ -17,9 +17,6 @@ struct BackpropServer: ParsableCommand {
             """
     )
 
-    /// ArgumentParser's own messages (a bad or missing flag) start `error:` in lower case, as every other error line.
-    static var _errorPrefix: String { "error: " }
-
     @OptionGroup var training: TrainingOptions
 
     @Option(parsing: .unconditional, help: "TCP port to listen on (0 picks a free one; see the run directory's endpoint file).")

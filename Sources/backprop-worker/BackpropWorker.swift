@@ -11,9 +11,6 @@ struct BackpropWorker: ParsableCommand {
         discussion: "Exits 0 when training ends or after SIGINT/SIGTERM (it tells the server it is leaving), 1 when refused or when the server is gone."
     )
 
-    /// ArgumentParser's own messages (a bad or missing flag) start `error:` in lower case, as every other error line.
-    static var _errorPrefix: String { "error: " }
-
     @Option(help: "The server's address, e.g. tcp://127.0.0.1:5555.")
     var server: String
 
@@ -60,26 +57,13 @@ struct BackpropWorker: ParsableCommand {
             let options = WorkerOptions(server: server, name: name ?? "\(host)-\(getpid())", expectedModel: model,
                                         serverTimeout: serverTimeout, logDirectory: logDir, curve: curve)
             say("worker \(options.name): joining \(server)")
-            let name = options.name
             let worker = Worker(options: options, console: WorkerConsole(),
                                 protocolVersion: protocolVersion ?? Training.protocolVersion,
-                                shouldStop: { StopSignal.requested },
-                                waiting: { say("worker \(name): \(Self.describe($0))") })
+                                shouldStop: { StopSignal.requested })
             switch try worker.run() {
             case .finished(let reason): say("worker \(options.name): done (\(reason))")
             case .stopped: say("worker \(options.name): stopped; left the cluster")
             }
         }
-    }
-
-    /// `no answer from tcp://…:5555 yet; retrying every 1 s, giving up after 30 s (--server-timeout)` the first
-    /// time, then `still trying tcp://…:5555: 10 s of 30`.
-    static func describe(_ wait: Worker.ServerWait) -> String {
-        func seconds(_ value: Double) -> String { String(format: "%g", value) }
-        if wait.first {
-            return "no answer from \(wait.server) yet; retrying every \(seconds(wait.retryInterval)) s, "
-                + "giving up after \(seconds(wait.timeout)) s (--server-timeout)"
-        }
-        return "still trying \(wait.server): \(Int(wait.waited)) s of \(seconds(wait.timeout))"
     }
 }

@@ -9,9 +9,6 @@ struct Backprop: ParsableCommand {
         subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, Summary.self, Logs.self, Cluster.self, Demo.self, Keys.self]
     )
 
-    /// ArgumentParser's own messages (a bad or missing flag) start `error:` in lower case, as every other error line.
-    static var _errorPrefix: String { "error: " }
-
     /// ArgumentParser's `main`, except that a usage error of `backprop cluster` exits with code 2, as
     /// `scripts/cluster` always has (the other commands keep ArgumentParser's 64), and `cluster help` is its `--help`.
     static func main() {

@@ -42,10 +42,10 @@ func runCluster(stoppable: Bool, _ body: (ClusterContext) throws -> Void) throws
     let fail = { (error: ClusterCommandError) -> ExitCode in
         switch error {
         case .usage(let text):
-            FileHandle.standardError.write(Data("error: \(text)\nrun '\(name) help' for usage\n".utf8))
+            FileHandle.standardError.write(Data("cluster: \(text)\nrun '\(name) help' for usage\n".utf8))
             return ExitCode(ClusterExit.usage)
         case .failure(let text):
-            FileHandle.standardError.write(Data("error: \(text)\n".utf8))
+            FileHandle.standardError.write(Data("cluster: error: \(text)\n".utf8))
             return .failure
         case .reported:
             return .failure

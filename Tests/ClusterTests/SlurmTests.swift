@@ -380,7 +380,7 @@ final class SlurmTests: XCTestCase {
         let program = try XCTUnwrap(executable("backprop")).path
         let noTools = try runCommand(program, ["cluster", "status", run], environment: ["PATH": "/nonexistent"], replacing: true)
         XCTAssertEqual(noTools.status, 1, noTools.output)
-        XCTAssertEqual(noTools.output, "error: squeue not found on PATH: \(run) is a run on Slurm, and this machine has no Slurm client tools\n")
+        XCTAssertEqual(noTools.output, "cluster: error: squeue not found on PATH: \(run) is a run on Slurm, and this machine has no Slurm client tools\n")
 
         // A worker job for a run that has ended: it says so and exits 0.
         try "{}\n".write(toFile: run + "/summary.json", atomically: true, encoding: .utf8)
