@@ -86,11 +86,6 @@ let package = Package(
             dependencies: ["Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        // MARK: - Examples
-
-        // Training a CNN with the libraries' public API alone (README: "Using Backprop from Swift").
-        .executableTarget(name: "beautiful-mnist", dependencies: ["NeuralNet", "Datasets", "Training"], path: "Examples/beautiful-mnist"),
-
         // MARK: - Tests
 
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CKernels", "Randomness"]),
@@ -103,7 +98,5 @@ let package = Package(
         // Runs the built backprop-bench as a process; depending on it would link the allocation counter into the tests.
         .testTarget(name: "BackpropBenchTests"),
         .testTarget(name: "ClusterTests", dependencies: ["backprop-server", "backprop-worker", "Training", "Messaging"]),
-        // Runs the built example as a process.
-        .testTarget(name: "ExamplesTests", dependencies: ["beautiful-mnist"]),
     ]
 )

@@ -46,7 +46,7 @@ public struct ClusterRun: Sendable, Equatable {
     /// Appends `text` to the file `name` (created if missing).
     public func append(_ text: String, to name: String) {
         let path = file(name)
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: path) else { return }
         defer { try? handle.close() }
         _ = try? handle.seekToEnd()

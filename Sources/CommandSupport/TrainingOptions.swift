@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Training
 
 /// The flags that define a training run, shared by every command that trains.
@@ -56,9 +55,6 @@ public struct TrainingOptions: ParsableArguments {
 
     @Option(help: "folder: data: grayscale (1 channel) or rgb (3 channels) (default: grayscale).")
     var color: String?
-
-    @Option(help: ArgumentHelp("folder: data: the directory of the image caches, one file per folder, size and colour; a server's workers use it too (default: $BACKPROP_CACHE_DIR, else $XDG_CACHE_HOME/backprop, else ~/.cache/backprop).", valueName: "DIR"))
-    var cacheDir: String?
 
     @Option(help: ArgumentHelp("Augment training images, a comma list of: flip (horizontal), crop (shift by up to 2 pixels), rotate:F (up to F of a turn), zoom:F (by 1 ± F), as Keras RandomRotation and RandomZoom; the same for a sample wherever it is computed (default: none).", valueName: "KINDS"))
     var augment: String?
@@ -127,7 +123,6 @@ public struct TrainingOptions: ParsableArguments {
         if let color { config.color = color }
         if let augment { config.augment = augment }
         if let weightDecay { config.fit.weightDecay = weightDecay }
-        if let cacheDir { config.cacheDirectory = URL(fileURLWithPath: cacheDir).standardizedFileURL.path }
         if let clipNorm { config.fit.clipNorm = clipNorm }
         if let labelSmoothing { config.fit.labelSmoothing = labelSmoothing }
         if let lrSchedule { config.fit.lrSchedule = lrSchedule }

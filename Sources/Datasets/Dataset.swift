@@ -29,8 +29,7 @@ public struct Dataset: Sendable {
     ///
     /// For IDX files the class count comes from the whole training label file, so a limit never changes it.
     /// `images` (size and colour), `seed` (the file order) and `progress` (of the first decode) apply to image folders;
-    /// `imageCacheDirectory` is where a folder's image caches go (nil: `ImageCacheDirectory.standard`, from
-    /// `BACKPROP_CACHE_DIR`, `XDG_CACHE_HOME` or `HOME`).
+    /// `imageCacheDirectory` puts a folder's image cache there instead of beside the images.
     public static func load(
         _ source: DataSource,
         trainLimit: Int? = nil,
@@ -56,7 +55,7 @@ public struct Dataset: Sendable {
         case let .folder(directory):
             let loaded = try FolderDataset.load(
                 directory, format: images, seed: seed, trainLimit: trainLimit, testLimit: testLimit,
-                cacheDirectory: imageCacheDirectory.map(ImageCacheDirectory.init(path:)) ?? .standard, progress: progress)
+                cacheDirectory: imageCacheDirectory, progress: progress)
             return Dataset(name: source.description, train: loaded.train, test: loaded.test,
                            classNames: loaded.classNames, folderReport: loaded.report)
         }

@@ -25,26 +25,25 @@ public struct FolderReport: Sendable, Equatable {
 
 /// Loads a folder of JPEG and PNG images (see `ImageFolder` for the layout) through its image cache.
 ///
-/// The first use decodes every file once, on all cores, into a cache file (see `ImageCache`) in the
-/// image cache directory (see `ImageCacheDirectory`; by default `$XDG_CACHE_HOME/backprop` or
-/// `~/.cache/backprop`): `<cache directory>/<name of DIR>-<hash of DIR>/<H>x<W>-<color>.images`,
-/// outside DIR, so that other tools reading its class folders do not take the cache for a class.
-/// Later loads, in this process or any other on the machine, find the cache current (same decoder,
-/// size, colour and files, by path, size and time) and map it read-only; a folder that changed is
-/// decoded again, except for the unchanged files, whose pixels are copied from the old cache. A lock
-/// file beside the cache makes concurrent loads wait for one decode; its time is the cache's last use.
+/// The first use decodes every file once, on all cores, into a cache file (see `ImageCache`):
+/// `<parent of DIR>/.backprop-cache/<name of DIR>-<hash of DIR>/<H>x<W>-<color>.images` — beside the
+/// folder, not in it, so that other tools reading DIR's class folders do not take the cache for a
+/// class — or, when that cannot be written, the same name under `/tmp/backprop-cache-<uid>/<hash of DIR>/`. Later loads, in this process or any other on the
+/// machine, find the cache current (same decoder, size, colour and files, by path, size and time)
+/// and map it read-only; a folder that changed is decoded again, except for the unchanged files,
+/// whose pixels are copied from the old cache. A lock file beside the cache makes concurrent
+/// loads wait for one decode.
 ///
 /// Sample order: the training set is the usable training files in a seeded order (a permutation
 /// drawn from `SeededGenerator(seed:, stream: "folder-train-order")` of the listing order), so the
 /// validation split, the last fraction of it, is Keras's; the test set is in the order of
 /// `stream: "folder-test-order"` with seed 0, whatever the run's seed.
 enum FolderDataset {
-    /// Loads `directory` at `format` through its cache in `cacheDirectory`; throws when the folder is unusable
-    /// (missing, fewer than two classes, train and test classes differ, no usable training image) or no cache
-    /// can be written.
+    /// Loads `directory` at `format`; throws when the folder is unusable (missing, fewer than two
+    /// classes, train and test classes differ, no usable training image) or no cache can be written.
     static func load(
         _ directory: String, format: ImageFormat, seed: UInt64, trainLimit: Int?, testLimit: Int?,
-        cacheDirectory: ImageCacheDirectory, progress: (@Sendable (DecodeProgress) -> Void)? = nil
+        cacheDirectory: String? = nil, progress: (@Sendable (DecodeProgress) -> Void)? = nil
     ) throws(DatasetError) -> (train: ImageSet, test: ImageSet, classNames: [String], report: FolderReport) {
         let folder = try ImageFolder.scan(directory)
         let (cache, decoded) = try cached(folder, format: format, cacheDirectory: cacheDirectory, progress: progress)
@@ -77,27 +76,49 @@ enum FolderDataset {
         return (train, test, folder.classNames, report)
     }
 
+    /// `<parent>/.backprop-cache/<name>-<hash>` for the folder `<parent>/<name>` (an absolute path).
+    static func besideFolder(_ root: String) -> String {
+        let slash = root.lastIndex(of: "/") ?? root.startIndex
+        let parent = slash == root.startIndex ? "/" : String(root[..<slash])
+        let name = root[slash...].drop { $0 == "/" }
+        return ImageFolder.join(ImageFolder.join(parent, ".backprop-cache"), "\(name.isEmpty ? "root" : String(name))-\(hash(root))")
+    }
+
     /// The current cache of `folder`, decoding what it lacks; the number of files decoded.
     private static func cached(
-        _ folder: ImageFolder, format: ImageFormat, cacheDirectory: ImageCacheDirectory,
+        _ folder: ImageFolder, format: ImageFormat, cacheDirectory: String?,
         progress: (@Sendable (DecodeProgress) -> Void)?
     ) throws(DatasetError) -> (ImageCache, Int) {
-        let directory = cacheDirectory.folderDirectory(for: folder.root)
-        guard makeDirectories(directory) else {
-            throw .cacheUnwritable(path: directory, reason: String(cString: strerror(errno)))
+        let name = "\(format.height)x\(format.width)-\(format.color.rawValue).images"
+        let candidates = cacheDirectory.map { [ImageFolder.absolutePath($0)] } ?? [
+            besideFolder(folder.root),
+            "/tmp/backprop-cache-\(getuid())/\(hash(folder.root))",
+        ]
+        var failure: DatasetError?
+        for directory in candidates {
+            guard makeDirectories(directory) else {
+                failure = .cacheUnwritable(path: directory, reason: String(cString: strerror(errno)))
+                continue
+            }
+            let path = ImageFolder.join(directory, name)
+            // Only one process decodes; the others wait here and then find the cache current.
+            let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lock >= 0 else {
+                failure = .cacheUnwritable(path: path + ".lock", reason: String(cString: strerror(errno)))
+                continue
+            }
+            defer { close(lock) }
+            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+            defer { flock(lock, LOCK_UN) }
+            if let current = ImageCache.openIfCurrent(path, folder: folder, format: format) { return (current, 0) }
+            do {
+                let built = try ImageCache.build(folder, format: format, path: path, previous: ImageCache.open(path), progress: progress)
+                return (built.cache, built.decoded)
+            } catch {
+                failure = error
+            }
         }
-        let path = ImageFolder.join(directory, "\(format.height)x\(format.width)-\(format.color.rawValue).images")
-        // Only one process decodes; the others wait here and then find the cache current.
-        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lock >= 0 else { throw .cacheUnwritable(path: path + ".lock", reason: String(cString: strerror(errno))) }
-        defer { close(lock) }
-        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
-        defer { flock(lock, LOCK_UN) }
-        // The lock file's time is the cache's last use, for `backprop cache list` and `clear --older-than`.
-        futimens(lock, nil)
-        if let current = ImageCache.openIfCurrent(path, folder: folder, format: format) { return (current, 0) }
-        let built = try ImageCache.build(folder, format: format, path: path, previous: ImageCache.open(path), progress: progress)
-        return (built.cache, built.decoded)
+        throw failure ?? .cacheUnwritable(path: candidates[0], reason: "no cache directory")
     }
 
     /// Creates `path` and its parents (mode 0700 for new ones); false when it is not a writable directory.
@@ -108,5 +129,16 @@ enum FolderDataset {
             if mkdir(prefix, 0o700) != 0 && errno != EEXIST { return false }
         }
         return access(path, W_OK) == 0
+    }
+
+    /// FNV-1a of the path's bytes, as 16 hex digits: a stable name for its cache directory.
+    private static func hash(_ text: String) -> String {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            value ^= UInt64(byte)
+            value = value &* 0x100_0000_01b3
+        }
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }

@@ -37,20 +37,6 @@ public final class GradientComputer {
         let pass = Pass(training: true, seed: seed, epoch: epoch, firstPosition: positions.lowerBound)
         return model.accumulateGradients(parameters: parameters, gradients: gradient, workspace: workspace, batch: positions.count, pass: pass)
     }
-
-    /// `compute` on arrays: overwrites `gradient` (parameterCount) with the summed gradient of the samples `order[positions]`.
-    public func compute(order: [Int], positions: Range<Int>, epoch: Int = 0, parameters: [Float], gradient: inout [Float]) -> BatchMetrics {
-        precondition(parameters.count == model.parameterCount && gradient.count == model.parameterCount,
-                     "parameters and gradient need \(model.parameterCount) values each")
-        return parameters.withUnsafeBufferPointer { parameters in
-            gradient.withUnsafeMutableBufferPointer { gradient in
-                guard let parameters = parameters.baseAddress, let gradient = gradient.baseAddress else {
-                    preconditionFailure("a model without parameters has no gradient")
-                }
-                return compute(order: order, positions: positions, epoch: epoch, parameters: parameters, gradient: gradient)
-            }
-        }
-    }
 }
 
 /// A step's summed gradient and figures, then its mean over the step's samples.

@@ -32,8 +32,7 @@ public struct PreparedRun: Sendable {
         var config = config
         let source = try DataSource(parsing: config.data)
         let dataset = try Dataset.load(source, trainLimit: config.trainLimit, testLimit: testSet ? config.testLimit : 0,
-                                       images: config.imageFormat, seed: config.seed,
-                                       imageCacheDirectory: config.cacheDirectory, progress: progress)
+                                       images: config.imageFormat, seed: config.seed, progress: progress)
         if let report = dataset.folderReport { config.decoder = report.decoder }
         let (train, validation) = try dataset.splittingValidation(config.validationSplit)
         guard train.count > 0 else {

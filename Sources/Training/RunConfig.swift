@@ -41,10 +41,6 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var decoder: String?
     /// Keras fit's optimiser options and callbacks.
     public var fit = FitOptions()
-    /// `folder:` data: the image cache directory (`--cache-dir`, absolute; nil: each process's own,
-    /// `ImageCacheDirectory.standard`). Sent to the workers with the rest of the config, so a worker uses
-    /// the server's, as it uses the server's folder path; not in `fields`, as it changes no result.
-    public var cacheDirectory: String?
 
     public init() {}
 
@@ -89,7 +85,6 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if (imageSize != nil || color != nil) && !data.hasPrefix("folder:") {
             throw fail("--image-size and --color apply to --data folder:DIR only")
         }
-        if cacheDirectory != nil && !data.hasPrefix("folder:") { throw fail("--cache-dir applies to --data folder:DIR only") }
         _ = try imageFormat
         _ = try augmentation
         try fit.validate(learningRate: effectiveLearningRate, validationSplit: validationSplit)

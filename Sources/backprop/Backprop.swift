@@ -6,7 +6,7 @@ struct Backprop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Train small convolutional networks with hand-written backpropagation.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, Summary.self, Logs.self, Cluster.self, Cache.self, Demo.self, Keys.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, Summary.self, Logs.self, Cluster.self, Demo.self, Keys.self]
     )
 
     /// ArgumentParser's `main`, except that a usage error of `backprop cluster` exits with code 2, as

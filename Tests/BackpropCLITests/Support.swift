@@ -34,10 +34,9 @@ let crashMarkers = ["Fatal error", "Stack dump", "Swift runtime failure", "Backt
 /// Runs `backprop` with `args` in `directory`, capturing its output; fails the test if it crashes or hangs.
 ///
 /// A run that outlives `timeout` is killed, so a hang fails its test instead of the whole suite.
-/// `environment` is added to this process's.
 @discardableResult
 func backprop(
-    _ args: [String], in directory: String? = nil, environment: [String: String] = [:], timeout: TimeInterval = commandTimeout,
+    _ args: [String], in directory: String? = nil, timeout: TimeInterval = commandTimeout,
     file: StaticString = #filePath, line: UInt = #line
 ) -> (status: Int32, stdout: String, stderr: String) {
     guard let executable = backpropExecutable else {
@@ -65,7 +64,6 @@ func backprop(
     process.standardOutput = out
     process.standardError = err
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let exited = DispatchSemaphore(value: 0)
     process.terminationHandler = { _ in exited.signal() }
     do {
@@ -152,17 +150,11 @@ func assertUsageError(
 
 // MARK: - Files
 
-/// A fresh temporary directory, removed when the test ends. Until then the `backprop` runs keep their image
-/// caches in it (`BACKPROP_CACHE_DIR`, unless a test gives its own), not in ~/.cache.
+/// A fresh temporary directory, removed when the test ends.
 func temporaryDirectory(_ test: XCTestCase) throws -> String {
     let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("BackpropCLITests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    let previous = ProcessInfo.processInfo.environment["BACKPROP_CACHE_DIR"]
-    setenv("BACKPROP_CACHE_DIR", path + "/image-cache", 1)
-    test.addTeardownBlock {
-        if let previous { setenv("BACKPROP_CACHE_DIR", previous, 1) } else { unsetenv("BACKPROP_CACHE_DIR") }
-        try? FileManager.default.removeItem(atPath: path)
-    }
+    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
     return path
 }
 

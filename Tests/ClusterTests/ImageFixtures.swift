@@ -3,15 +3,9 @@ import XCTest
 
 /// A folder of JPEG and PNG images, two classes (a yellow disc, a blue bar) in `images/train` and
 /// `images/test`, written by Pillow at `width` x `height`; returns its parent directory, removed after the test.
-/// Until then this process and its children keep their image caches in it (`BACKPROP_CACHE_DIR`), not in ~/.cache.
 func writeTwoClassImages(_ test: XCTestCase, width: Int = 30, height: Int = 26, trainPerClass: Int = 120) throws -> String {
     let root = NSTemporaryDirectory() + "backprop-folder-cluster-" + UUID().uuidString
-    let previous = ProcessInfo.processInfo.environment["BACKPROP_CACHE_DIR"]
-    setenv("BACKPROP_CACHE_DIR", root + "/image-cache", 1)
-    test.addTeardownBlock {
-        if let previous { setenv("BACKPROP_CACHE_DIR", previous, 1) } else { unsetenv("BACKPROP_CACHE_DIR") }
-        try? FileManager.default.removeItem(atPath: root)
-    }
+    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     let script = """
         import os, random
